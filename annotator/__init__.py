@@ -1,0 +1,1 @@
+"""The Geoprompt Django app: projects, imagery, SAM2 features, annotations."""

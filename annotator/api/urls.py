@@ -1,0 +1,22 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from annotator.api import views
+
+router = DefaultRouter()
+router.register("projects", views.ProjectViewSet, basename="project")
+router.register(r"projects/(?P<project_pk>\d+)/members", views.MembershipViewSet, basename="membership")
+router.register(r"projects/(?P<project_pk>\d+)/label-classes", views.LabelClassViewSet, basename="labelclass")
+router.register(r"projects/(?P<project_pk>\d+)/images", views.ProjectImageViewSet, basename="project-image")
+router.register(r"projects/(?P<project_pk>\d+)/jobs", views.ProjectJobViewSet, basename="project-job")
+router.register("images", views.ImageViewSet, basename="image")
+router.register("jobs", views.JobViewSet, basename="job")
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,5 @@
+"""Geoprompt Django project."""
+
+from backend.celery import app as celery_app
+
+__all__ = ["celery_app"]

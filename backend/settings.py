@@ -1,0 +1,181 @@
+"""Geoprompt settings. Every value comes from an environment variable (see .env.example)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from backend.env import (
+    database_from_url,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("GEOPROMPT_DEBUG", False)
+# An insecure default is accepted only in debug mode so that a laptop works out of the box
+# while a production start without a key fails loudly.
+SECRET_KEY = env_secret("GEOPROMPT_SECRET_KEY", "insecure-dev-key-change-me" if DEBUG else None)
+ALLOWED_HOSTS = env_list("GEOPROMPT_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("GEOPROMPT_CSRF_TRUSTED_ORIGINS", [])
+
+DATABASE_URL = env_url(
+    "GEOPROMPT_DATABASE_URL",
+    "postgres://postgres@127.0.0.1:5432/geoprompt",
+    ("postgres", "postgresql", "postgis"),
+)
+DATABASES = {"default": database_from_url("GEOPROMPT_DATABASE_URL", DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_url("GEOPROMPT_REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
+
+# Storage: a local directory (file:///abs/path or a plain path) or an S3-compatible bucket
+# (s3://bucket/prefix, endpoint from GEOPROMPT_S3_ENDPOINT_URL, keys from the usual AWS_* variables).
+STORAGE_URL = env_str("GEOPROMPT_STORAGE_URL", str(BASE_DIR / "var" / "storage"))
+S3_ENDPOINT_URL = env_str("GEOPROMPT_S3_ENDPOINT_URL", "")
+
+# Uploads: bytes, and pixels (width x height) accepted by ingest.
+MAX_UPLOAD_BYTES = env_int("GEOPROMPT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+MAX_IMAGE_PIXELS = env_int("GEOPROMPT_MAX_IMAGE_PIXELS", 40_000 * 40_000, minimum=1)
+# Statistics are computed on a decimated read of at most this many pixels.
+STATS_MAX_PIXELS = env_int("GEOPROMPT_STATS_MAX_PIXELS", 4_000_000, minimum=1024)
+
+# Tiles: the tiler's public base URL as the browser sees it, and the lifetime of a tile token.
+TILER_URL = env_str("GEOPROMPT_TILER_URL", "http://127.0.0.1:8001")
+TILE_TOKEN_MAX_AGE_S = env_int("GEOPROMPT_TILE_TOKEN_MAX_AGE_S", 12 * 3600, minimum=1)
+
+# SAM2.
+SAM2_MODEL = env_choice(
+    "GEOPROMPT_SAM2_MODEL",
+    "sam2.1_hiera_tiny",
+    ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large"],
+)
+SAM2_CHECKPOINT_DIR = env_str("GEOPROMPT_SAM2_CHECKPOINT_DIR", str(BASE_DIR / "var" / "checkpoints"))
+SAM2_ALLOW_UNTRAINED = env_bool("GEOPROMPT_SAM2_ALLOW_UNTRAINED", False)
+SAM2_UNTRAINED_SEED = env_int("GEOPROMPT_SAM2_UNTRAINED_SEED", 0, minimum=0)
+SAM2_DEVICE = env_choice("GEOPROMPT_SAM2_DEVICE", "auto", ["auto", "cpu", "cuda"])
+SAM2_BATCH_SIZE = env_int("GEOPROMPT_SAM2_BATCH_SIZE", 1, minimum=1)
+SAM2_WINDOW_STRIDE = env_int("GEOPROMPT_SAM2_WINDOW_STRIDE", 768, minimum=1)
+SAM2_FEATURE_CACHE_BYTES = env_int("GEOPROMPT_SAM2_FEATURE_CACHE_BYTES", 512 * 1024**2, minimum=0)
+SAM2_PROMPT_SESSION_TTL_S = env_int("GEOPROMPT_SAM2_PROMPT_SESSION_TTL_S", 1800, minimum=1)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "rest_framework_gis",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "annotator",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.urls"
+WSGI_APPLICATION = "backend.wsgi.application"
+ASGI_APPLICATION = "backend.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("GEOPROMPT_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STATICFILES_DIRS = [BASE_DIR / "frontend" / "dist"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+# Uploads larger than this go to a temporary file, never to memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+FILE_UPLOAD_HANDLERS = ["annotator.uploads.SizeLimitedUploadHandler"]
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the page's JavaScript sends it back in X-CSRFToken
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first so that anonymous callers get 401 with a WWW-Authenticate header.
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotator.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Geoprompt API",
+    "DESCRIPTION": "Annotation of georeferenced imagery with SAM2. Geometries are GeoJSON in EPSG:4326.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the installed package, not a CDN: the app must work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None  # job state lives in Job rows, never in the broker
+CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {"tasks.encode.*": {"queue": "encode"}}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("GEOPROMPT_TASK_VISIBILITY_S", 3600, minimum=1)}
+CELERY_TASK_ALWAYS_EAGER = env_bool("GEOPROMPT_CELERY_EAGER", False)
+
+LOG_LEVEL = env_choice("GEOPROMPT_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
