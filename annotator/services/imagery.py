@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 # Formats accepted on upload. Restricting GDAL's drivers keeps out formats such as VRT
 # that can make GDAL read other files on the server.
-ALLOWED_DRIVERS = ["GTiff"]
+ALLOWED_DRIVERS = "GTiff"
 # GDAL must not look for sidecar files next to an upload.
 GDAL_SAFE_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
 FOOTPRINT_POINTS_PER_EDGE = 16
@@ -189,7 +189,6 @@ def write_cog(src_path: str, dst_path: str) -> None:
         dst_path,
         profile,
         overview_resampling="average",
-        overview_blocksize=512,
         in_memory=False,
         quiet=True,
         use_cog_driver=False,
