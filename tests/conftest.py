@@ -132,8 +132,19 @@ class WorkerProcess:
         celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [celery, "-A", "backend", "worker", "-Q", self.queues, "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            [
+                celery,
+                "-A",
+                "backend",
+                "worker",
+                "-Q",
+                self.queues,
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
             cwd=REPO,
             env=env,
             stdout=self.log,

@@ -82,9 +82,7 @@ class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         serializer.save(project=self.get_collection_project())
 
     def _other_owners(self, membership: Membership) -> bool:
-        return (
-            Membership.objects.filter(project=membership.project, role=Role.OWNER).exclude(pk=membership.pk).exists()
-        )
+        return Membership.objects.filter(project=membership.project, role=Role.OWNER).exclude(pk=membership.pk).exists()
 
     def perform_update(self, serializer):
         membership = serializer.instance

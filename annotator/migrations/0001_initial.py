@@ -8,110 +8,247 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('contenttypes', '0002_remove_content_type_name'),
+        ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('sam2_model', models.CharField(default='sam2.1_hiera_tiny', max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("sam2_model", models.CharField(default="sam2.1_hiera_tiny", max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', 'id'],
+                "ordering": ["-created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Image',
+            name="Image",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('original_key', models.CharField(blank=True, help_text='storage key of the upload', max_length=500)),
-                ('original_size', models.BigIntegerField(default=0, help_text='bytes')),
-                ('cog_key', models.CharField(blank=True, help_text='storage key of the COG', max_length=500)),
-                ('status', models.CharField(choices=[('uploaded', 'Uploaded'), ('ingesting', 'Ingesting'), ('ready', 'Ready'), ('encoding', 'Encoding'), ('encoded', 'Encoded'), ('failed', 'Failed')], default='uploaded', max_length=16)),
-                ('error', models.TextField(blank=True)),
-                ('width', models.PositiveIntegerField(blank=True, null=True)),
-                ('height', models.PositiveIntegerField(blank=True, null=True)),
-                ('band_count', models.PositiveIntegerField(blank=True, null=True)),
-                ('dtype', models.CharField(blank=True, max_length=16)),
-                ('nodata', models.FloatField(blank=True, null=True)),
-                ('crs_wkt', models.TextField(blank=True)),
-                ('epsg', models.PositiveIntegerField(blank=True, null=True)),
-                ('geotransform', models.JSONField(blank=True, help_text='GDAL order: c, a, b, f, d, e', null=True)),
-                ('footprint', django.contrib.gis.db.models.fields.PolygonField(blank=True, null=True, srid=4326)),
-                ('band_mapping', models.JSONField(blank=True, default=list, help_text='three 1-based band indexes: R, G, B')),
-                ('stretch', models.JSONField(blank=True, default=list, help_text='per mapped band [low, high] in source units, mapped to 0-255')),
-                ('band_stats', models.JSONField(blank=True, default=list, help_text='per source band: min, max, p2, p98, valid')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('uploaded_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='images', to='annotator.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=255)),
+                ("original_key", models.CharField(blank=True, help_text="storage key of the upload", max_length=500)),
+                ("original_size", models.BigIntegerField(default=0, help_text="bytes")),
+                ("cog_key", models.CharField(blank=True, help_text="storage key of the COG", max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("uploaded", "Uploaded"),
+                            ("ingesting", "Ingesting"),
+                            ("ready", "Ready"),
+                            ("encoding", "Encoding"),
+                            ("encoded", "Encoded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="uploaded",
+                        max_length=16,
+                    ),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("width", models.PositiveIntegerField(blank=True, null=True)),
+                ("height", models.PositiveIntegerField(blank=True, null=True)),
+                ("band_count", models.PositiveIntegerField(blank=True, null=True)),
+                ("dtype", models.CharField(blank=True, max_length=16)),
+                ("nodata", models.FloatField(blank=True, null=True)),
+                ("crs_wkt", models.TextField(blank=True)),
+                ("epsg", models.PositiveIntegerField(blank=True, null=True)),
+                ("geotransform", models.JSONField(blank=True, help_text="GDAL order: c, a, b, f, d, e", null=True)),
+                ("footprint", django.contrib.gis.db.models.fields.PolygonField(blank=True, null=True, srid=4326)),
+                (
+                    "band_mapping",
+                    models.JSONField(blank=True, default=list, help_text="three 1-based band indexes: R, G, B"),
+                ),
+                (
+                    "stretch",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="per mapped band [low, high] in source units, mapped to 0-255",
+                    ),
+                ),
+                (
+                    "band_stats",
+                    models.JSONField(blank=True, default=list, help_text="per source band: min, max, p2, p98, valid"),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="images", to="annotator.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('viewer', 'Viewer'), ('annotator', 'Annotator'), ('reviewer', 'Reviewer'), ('owner', 'Owner')], default='annotator', max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='annotator.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("viewer", "Viewer"),
+                            ("annotator", "Annotator"),
+                            ("reviewer", "Reviewer"),
+                            ("owner", "Owner"),
+                        ],
+                        default="annotator",
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="annotator.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project_id', 'user__username'],
-                'constraints': [models.UniqueConstraint(fields=('project', 'user'), name='membership_unique_user')],
+                "ordering": ["project_id", "user__username"],
+                "constraints": [models.UniqueConstraint(fields=("project", "user"), name="membership_unique_user")],
             },
         ),
         migrations.CreateModel(
-            name='LabelClass',
+            name="LabelClass",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('colour', models.CharField(default='#ff7f0e', max_length=7, validators=[django.core.validators.RegexValidator('^#[0-9a-fA-F]{6}$', 'Use a hex colour like #1f77b4.')])),
-                ('order', models.PositiveIntegerField(default=0)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='label_classes', to='annotator.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "colour",
+                    models.CharField(
+                        default="#ff7f0e",
+                        max_length=7,
+                        validators=[
+                            django.core.validators.RegexValidator("^#[0-9a-fA-F]{6}$", "Use a hex colour like #1f77b4.")
+                        ],
+                    ),
+                ),
+                ("order", models.PositiveIntegerField(default=0)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="label_classes",
+                        to="annotator.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project_id', 'order', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('project', 'name'), name='labelclass_unique_name')],
+                "ordering": ["project_id", "order", "name"],
+                "constraints": [models.UniqueConstraint(fields=("project", "name"), name="labelclass_unique_name")],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('ingest', 'Ingest'), ('encode', 'Encode'), ('export', 'Export'), ('import', 'Import')], max_length=16)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=16)),
-                ('progress', models.FloatField(default=0.0, help_text='0 to 1')),
-                ('message', models.CharField(blank=True, max_length=500)),
-                ('error', models.TextField(blank=True)),
-                ('celery_task_id', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('target_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('target_type', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='contenttypes.contenttype')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='annotator.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("ingest", "Ingest"),
+                            ("encode", "Encode"),
+                            ("export", "Export"),
+                            ("import", "Import"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.FloatField(default=0.0, help_text="0 to 1")),
+                ("message", models.CharField(blank=True, max_length=500)),
+                ("error", models.TextField(blank=True)),
+                ("celery_task_id", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("target_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "target_type",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to="contenttypes.contenttype",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="jobs", to="annotator.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['target_type', 'target_id'], name='annotator_j_target__fe1c10_idx'), models.Index(fields=['project', '-created_at'], name='annotator_j_project_9c4049_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(fields=["target_type", "target_id"], name="annotator_j_target__fe1c10_idx"),
+                    models.Index(fields=["project", "-created_at"], name="annotator_j_project_9c4049_idx"),
+                ],
             },
         ),
     ]

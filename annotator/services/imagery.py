@@ -147,9 +147,7 @@ def footprint_4326(src: rasterio.io.DatasetReader) -> Polygon:
     """The image outline, densified along each edge, as a polygon in EPSG:4326 (lon, lat)."""
     n = FOOTPRINT_POINTS_PER_EDGE
     w, h = src.width, src.height
-    cols = (
-        [w * i / n for i in range(n)] + [w] * n + [w * (n - i) / n for i in range(n)] + [0.0] * n
-    )
+    cols = [w * i / n for i in range(n)] + [w] * n + [w * (n - i) / n for i in range(n)] + [0.0] * n
     rows = [0.0] * n + [h * i / n for i in range(n)] + [h] * n + [h * (n - i) / n for i in range(n)]
     xs, ys = [], []
     for col, row in zip(cols, rows, strict=True):
@@ -252,8 +250,6 @@ def ingest_image(image: Image, progress=lambda fraction, message: None) -> Image
         message = exc.message if isinstance(exc, InvalidRaster) else f"Ingest failed: {exc}"
         if not isinstance(exc, InvalidRaster):
             logger.exception("ingest of image %s failed", image.pk)
-        Image.objects.filter(pk=image.pk).update(
-            status=ImageStatus.FAILED, error=message, cog_key="", original_key=""
-        )
+        Image.objects.filter(pk=image.pk).update(status=ImageStatus.FAILED, error=message, cog_key="", original_key="")
         image.refresh_from_db()
         raise

@@ -94,8 +94,6 @@ def delete_image(image: Image) -> None:
     """Delete the row and every stored file of the image (upload, COG, features)."""
     prefix = image.storage_prefix
     with transaction.atomic():
-        Job.objects.filter(
-            target_type=ContentType.objects.get_for_model(Image), target_id=image.pk
-        ).delete()
+        Job.objects.filter(target_type=ContentType.objects.get_for_model(Image), target_id=image.pk).delete()
         image.delete()
         transaction.on_commit(lambda: get_storage().delete_prefix(prefix))
