@@ -65,7 +65,7 @@ def _open(path: str) -> rasterio.io.DatasetReader:
         return rasterio.open(path, driver=ALLOWED_DRIVERS)
     except RasterioError as exc:
         raise InvalidRaster(
-            "The file is not a GeoTIFF that can be read (it may be another format, empty or corrupt)."
+            "The file is not a GeoTIFF that can be read: it may be another format, empty, truncated or corrupt."
         ) from exc
 
 
@@ -151,7 +151,7 @@ def footprint_4326(src: rasterio.io.DatasetReader) -> Polygon:
     rows = [0.0] * n + [h * i / n for i in range(n)] + [h] * n + [h * (n - i) / n for i in range(n)]
     xs, ys = [], []
     for col, row in zip(cols, rows, strict=True):
-        x, y = src.transform * (col, row)
+        x, y = src.transform @ (col, row)
         xs.append(x)
         ys.append(y)
     lons, lats = warp_transform(src.crs, "EPSG:4326", xs, ys)
