@@ -45,6 +45,12 @@ MAX_IMAGE_PIXELS = env_int("GEOPROMPT_MAX_IMAGE_PIXELS", 40_000 * 40_000, minimu
 # Statistics are computed on a decimated read of at most this many pixels.
 STATS_MAX_PIXELS = env_int("GEOPROMPT_STATS_MAX_PIXELS", 4_000_000, minimum=1024)
 
+# Annotations: most vertices one geometry may have; vector imports: bytes (uncompressed for
+# zips) and features one import may hold.
+MAX_ANNOTATION_VERTICES = env_int("GEOPROMPT_MAX_ANNOTATION_VERTICES", 10_000, minimum=4)
+MAX_IMPORT_BYTES = env_int("GEOPROMPT_MAX_IMPORT_BYTES", 200 * 1024**2, minimum=1)
+MAX_IMPORT_FEATURES = env_int("GEOPROMPT_MAX_IMPORT_FEATURES", 100_000, minimum=1)
+
 # Tiles: the tiler's public base URL as the browser sees it, and the lifetime of a tile token.
 TILER_URL = env_str("GEOPROMPT_TILER_URL", "http://127.0.0.1:8001")
 TILE_TOKEN_MAX_AGE_S = env_int("GEOPROMPT_TILE_TOKEN_MAX_AGE_S", 12 * 3600, minimum=1)

@@ -59,10 +59,23 @@ class MembershipUpdateSerializer(serializers.ModelSerializer):
 
 
 class LabelClassSerializer(serializers.ModelSerializer):
+    attributes = serializers.JSONField(
+        required=False, help_text="[{name, type: text|number|choice|boolean, required, choices}]"
+    )
+
     class Meta:
         model = LabelClass
-        fields = ["id", "name", "colour", "order"]
+        fields = ["id", "name", "colour", "order", "attributes"]
         read_only_fields = ["id"]
+
+    def validate_attributes(self, definitions):
+        from annotator.errors import InvalidInput
+        from annotator.services.annotations import clean_attribute_definitions
+
+        try:
+            return clean_attribute_definitions(definitions)
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message) from None
 
     def validate_name(self, name: str) -> str:
         project = self.context["project"]

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from annotator.api import views
+from annotator.api import annotation_views, views
 
 router = DefaultRouter()
 router.register("projects", views.ProjectViewSet, basename="project")
@@ -13,6 +13,14 @@ router.register(r"projects/(?P<project_pk>\d+)/images", views.ProjectImageViewSe
 router.register(r"projects/(?P<project_pk>\d+)/jobs", views.ProjectJobViewSet, basename="project-job")
 router.register("images", views.ImageViewSet, basename="image")
 router.register("jobs", views.JobViewSet, basename="job")
+# The annotation workflow (issue 5).
+in_project = r"projects/(?P<project_pk>\d+)"
+router.register(f"{in_project}/annotations", annotation_views.ProjectAnnotationViewSet, basename="project-annotation")
+router.register("annotations", annotation_views.AnnotationViewSet, basename="annotation")
+router.register(f"{in_project}/review", annotation_views.ReviewViewSet, basename="review")
+router.register(f"{in_project}/areas", annotation_views.AssignedAreaViewSet, basename="area")
+router.register(f"{in_project}/comments", annotation_views.CommentThreadViewSet, basename="comment-thread")
+router.register(f"{in_project}/dashboard", annotation_views.DashboardViewSet, basename="dashboard")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

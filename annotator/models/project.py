@@ -19,9 +19,10 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     sam2_model = models.CharField(max_length=64, default="sam2.1_hiera_tiny")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    allow_self_approval = models.BooleanField(
+        default=False, help_text="whether a reviewer may approve an annotation they authored"
     )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,6 +68,11 @@ class LabelClass(models.Model):
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour like #1f77b4.")],
     )
     order = models.PositiveIntegerField(default=0)
+    attributes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="attribute definitions: [{name, type: text|number|choice|boolean, required, choices}]",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "name"], name="labelclass_unique_name")]

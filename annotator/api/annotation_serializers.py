@@ -1,0 +1,221 @@
+"""Serializers of the annotation workflow. Geometries are GeoJSON in EPSG:4326."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+from rest_framework_gis.fields import GeometryField
+from rest_framework_gis.pagination import GeoJsonPagination
+from rest_framework_gis.serializers import GeoFeatureModelSerializer
+
+from annotator.models import (
+    Annotation,
+    AnnotationState,
+    AnnotationVersion,
+    AssignedArea,
+    CommentThread,
+    ReviewComment,
+    VectorImport,
+)
+
+
+class AnnotationFeatureSerializer(GeoFeatureModelSerializer):
+    """An annotation as a GeoJSON Feature (geometry: MultiPolygon, EPSG:4326)."""
+
+    author = serializers.CharField(source="author.username", read_only=True, default=None)
+    reviewed_by = serializers.CharField(source="reviewed_by.username", read_only=True, default=None)
+    label_class_name = serializers.CharField(source="label_class.name", read_only=True, default=None)
+
+    class Meta:
+        model = Annotation
+        geo_field = "geometry"
+        fields = [
+            "id",
+            "project",
+            "image",
+            "label_class",
+            "label_class_name",
+            "author",
+            "area_m2",
+            "source",
+            "sam",
+            "attributes",
+            "state",
+            "version",
+            "created_at",
+            "updated_at",
+            "submitted_at",
+            "reviewed_at",
+            "reviewed_by",
+        ]
+        read_only_fields = fields
+
+
+class AnnotationCreateSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    geometry = serializers.JSONField(help_text="GeoJSON Polygon or MultiPolygon, EPSG:4326")
+    label_class = serializers.IntegerField(required=False, allow_null=True)
+    attributes = serializers.JSONField(required=False)
+    source = serializers.ChoiceField(choices=["sam", "manual"], default="manual")
+    sam = serializers.JSONField(required=False, allow_null=True, help_text="prompts, score, model, untrained")
+
+
+class AnnotationUpdateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False, help_text="the version edited (or send If-Match)")
+    geometry = serializers.JSONField(required=False, help_text="GeoJSON Polygon or MultiPolygon, EPSG:4326")
+    label_class = serializers.IntegerField(required=False, allow_null=True)
+    attributes = serializers.JSONField(required=False)
+
+
+class TransitionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(required=False)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class AnnotationVersionSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username", read_only=True, default=None)
+    geometry = GeometryField(read_only=True)
+
+    class Meta:
+        model = AnnotationVersion
+        fields = [
+            "version",
+            "action",
+            "user",
+            "created_at",
+            "state",
+            "label_class",
+            "attributes",
+            "comment",
+            "geometry",
+        ]
+        read_only_fields = fields
+
+
+class AnnotationPagination(GeoJsonPagination):
+    page_size = 100
+    max_page_size = 1000
+
+
+class AssignedAreaSerializer(GeoFeatureModelSerializer):
+    """An assigned area as a GeoJSON Feature (Polygon, EPSG:4326) with its progress."""
+
+    assignee = serializers.CharField(source="assignee.username", read_only=True, default=None)
+    progress = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AssignedArea
+        geo_field = "geometry"
+        fields = ["id", "project", "image", "name", "assignee", "created_at", "progress"]
+        read_only_fields = fields
+
+    def get_progress(self, area: AssignedArea) -> dict | None:
+        return self.context.get("progress", {}).get(area.pk)
+
+
+class AssignedAreaInputSerializer(serializers.Serializer):
+    image = serializers.IntegerField()
+    geometry = serializers.JSONField(help_text="GeoJSON Polygon, EPSG:4326")
+    assignee = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class ReviewCommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True, default=None)
+
+    class Meta:
+        model = ReviewComment
+        fields = ["id", "author", "body", "created_at"]
+        read_only_fields = fields
+
+
+class CommentThreadSerializer(serializers.ModelSerializer):
+    point = GeometryField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    resolved_by = serializers.CharField(source="resolved_by.username", read_only=True, default=None)
+    comments = ReviewCommentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = CommentThread
+        fields = [
+            "id",
+            "project",
+            "image",
+            "annotation",
+            "point",
+            "created_by",
+            "created_at",
+            "resolved",
+            "resolved_by",
+            "resolved_at",
+            "comments",
+        ]
+        read_only_fields = fields
+
+
+class CommentThreadInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=10_000)
+    annotation = serializers.IntegerField(required=False, allow_null=True)
+    image = serializers.IntegerField(required=False, allow_null=True)
+    point = serializers.JSONField(required=False, allow_null=True, help_text="GeoJSON Point, EPSG:4326")
+
+
+class CommentInputSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=10_000)
+
+
+class ReviewQueueQuerySerializer(serializers.Serializer):
+    image = serializers.IntegerField(required=False)
+    area = serializers.IntegerField(required=False)
+
+
+class AnnotationFilterSerializer(serializers.Serializer):
+    """Query parameters of the annotation list."""
+
+    image = serializers.IntegerField(required=False)
+    bbox = serializers.CharField(required=False, help_text="west,south,east,north in EPSG:4326 degrees")
+    state = serializers.MultipleChoiceField(choices=AnnotationState.choices, required=False)
+    label_class = serializers.IntegerField(required=False)
+    author = serializers.CharField(required=False, help_text="username")
+    source = serializers.ChoiceField(choices=["sam", "manual", "import"], required=False)
+
+
+class VectorImportSerializer(serializers.ModelSerializer):
+    job = serializers.SerializerMethodField()
+
+    class Meta:
+        model = VectorImport
+        fields = [
+            "id",
+            "project",
+            "image",
+            "file_name",
+            "file_size",
+            "class_attribute",
+            "class_map",
+            "default_label_class",
+            "created_count",
+            "skipped_count",
+            "created_at",
+            "job",
+        ]
+        read_only_fields = fields
+
+    def get_job(self, vector_import: VectorImport) -> dict | None:
+        job = self.context.get("jobs", {}).get(vector_import.pk)
+        if job is None:
+            return None
+        return {
+            "id": job.pk,
+            "status": job.status,
+            "progress": job.progress,
+            "message": job.message,
+            "error": job.error,
+        }
+
+
+class VectorImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="GeoJSON, GeoPackage or zipped Shapefile, any CRS")
+    image = serializers.IntegerField()
+    class_attribute = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    class_map = serializers.JSONField(required=False, help_text="attribute value -> label class name")
+    default_label_class = serializers.IntegerField(required=False, allow_null=True)
