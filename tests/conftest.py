@@ -28,6 +28,12 @@ PERSONAS = ("owner", "reviewer", "annotator", "viewer")
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users; the production hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def storage_root(settings, tmp_path_factory):
     """Every test gets its own empty storage root (a local directory)."""
     root = tmp_path_factory.mktemp("storage")

@@ -26,6 +26,7 @@ from annotator.api.serializers import (
 from annotator.choices import Role
 from annotator.errors import Conflict, PermissionDenied
 from annotator.models import Image, Job, LabelClass, Membership, Project
+from annotator.services import encoding as encoding_service
 from annotator.services import images as image_service
 from annotator.services import jobs as job_service
 
@@ -67,6 +68,15 @@ class ProjectViewSet(viewsets.ModelViewSet):
         with transaction.atomic():
             project = serializer.save(created_by=self.request.user)
             Membership.objects.create(project=project, user=self.request.user, role=Role.OWNER)
+        serializer.context.setdefault("roles", {})[project.pk] = Role.OWNER
+
+    def perform_update(self, serializer):
+        previous_model = serializer.instance.sam2_model
+        with transaction.atomic():
+            project = serializer.save()
+            if project.sam2_model != previous_model:
+                # Features of the old model are deleted and every image is encoded again.
+                encoding_service.reencode_project(project, self.request.user)
 
 
 class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
@@ -125,11 +135,15 @@ class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.Ge
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
-        return Image.objects.filter(project=self.get_collection_project())
+        return Image.objects.filter(project=self.get_collection_project()).select_related("project")
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        context = {**self.get_serializer_context(), "latest_jobs": _with_latest_jobs(page)}
+        context = {
+            **self.get_serializer_context(),
+            "latest_jobs": _with_latest_jobs(page),
+            "feature_stats": encoding_service.feature_stats(page),
+        }
         return self.get_paginated_response(ImageSerializer(page, many=True, context=context).data)
 
     @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: ImageSerializer})
