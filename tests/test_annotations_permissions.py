@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.workflow import CENTRE, building, fast_passwords, image, make_annotation, square  # noqa: F401
 
@@ -28,10 +29,12 @@ class Endpoint:
     allowed: set[str]
     success: int
     body: Any = None
+    format: str = "json"
 
 
 def _scene(cast, image, make_annotation):  # noqa: F811
     """The objects every endpoint is exercised on: drafts, a submission, an area, a thread."""
+    from annotator.models import VectorImport
     from annotator.services import comments
 
     draft = make_annotation(cast.annotator, geometry=square(CENTRE[0] - 0.003, CENTRE[1]))
@@ -40,10 +43,13 @@ def _scene(cast, image, make_annotation):  # noqa: F811
         cast.project, image_id=image.pk, geometry=square(*CENTRE, half=0.005), assignee="annotator", user=cast.owner
     )
     thread = comments.open_thread(cast.project, cast.annotator, "Is this a barn?", annotation_id=draft.pk)
-    return draft, submitted, area, thread
+    vector_import = VectorImport.objects.create(
+        project=cast.project, image=image, file_key="x", file_name="b.geojson", created_by=cast.owner
+    )
+    return draft, submitted, area, thread, vector_import
 
 
-def _endpoints(cast, image, draft, submitted, area, thread) -> list[Endpoint]:  # noqa: F811
+def _endpoints(cast, image, draft, submitted, area, thread, vector_import) -> list[Endpoint]:  # noqa: F811
     p = f"/api/v1/projects/{cast.project.pk}"
     a = f"/api/v1/annotations/{draft.pk}"
     s = f"/api/v1/annotations/{submitted.pk}"
@@ -94,6 +100,17 @@ def _endpoints(cast, image, draft, submitted, area, thread) -> list[Endpoint]:  
         Endpoint("resolve thread", "post", f"{p}/comments/{thread.pk}/resolve/", WRITERS, 200, {}),
         Endpoint("reopen thread", "post", f"{p}/comments/{thread.pk}/reopen/", WRITERS, 200, {}),
         Endpoint("dashboard", "get", f"{p}/dashboard/", MEMBERS, 200),
+        Endpoint("list imports", "get", f"{p}/imports/", MEMBERS, 200),
+        Endpoint(
+            "import a vector file",
+            "post",
+            f"{p}/imports/",
+            OWNERS,
+            201,
+            {"image": image.pk, "file": SimpleUploadedFile("b.geojson", b'{"type": "FeatureCollection"}')},
+            "multipart",
+        ),
+        Endpoint("read an import", "get", f"{p}/imports/{vector_import.pk}/", MEMBERS, 200),
     ]
 
 
@@ -120,17 +137,29 @@ ENDPOINT_NAMES = [
     "resolve thread",
     "reopen thread",
     "dashboard",
+    "list imports",
+    "import a vector file",
+    "read an import",
 ]
 PERSONAS = ["owner", "reviewer", "annotator", "viewer", "stranger", "anonymous"]
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("endpoint_name", ENDPOINT_NAMES)
-def test_each_persona_gets_the_status_its_role_allows(cast, image, make_annotation, client_for, endpoint_name, persona):  # noqa: F811
+def test_each_persona_gets_the_status_its_role_allows(
+    cast,
+    image,  # noqa: F811
+    make_annotation,  # noqa: F811
+    client_for,
+    django_capture_on_commit_callbacks,
+    endpoint_name,
+    persona,
+):
     scene = _scene(cast, image, make_annotation)
     endpoint = next(e for e in _endpoints(cast, image, *scene) if e.name == endpoint_name)
     client = client_for(getattr(cast, persona))
-    response = getattr(client, endpoint.method)(endpoint.url, endpoint.body, format="json")
+    with django_capture_on_commit_callbacks(execute=False):
+        response = getattr(client, endpoint.method)(endpoint.url, endpoint.body, format=endpoint.format)
     if persona == "anonymous":
         expected = 401
     elif persona == "stranger":

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.gis.geos import Polygon
 
+from tests.conftest import DATA
+
 # The footprint of the test image: about 1.5 km x 2.2 km of North Dakota prairie (EPSG:4326).
 FOOTPRINT = (-98.70, 47.00, -98.68, 47.02)
 
@@ -78,3 +80,7 @@ def make_annotation(image):
         return annotation
 
     return make
+
+
+# A real raster (not a vector) for refusal tests.
+DATA_RASTER = DATA / "landsat_rgb_utm18.tif"

@@ -6,10 +6,12 @@ Geometries are GeoJSON in EPSG:4326.
 
 from __future__ import annotations
 
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.gis.geos import Polygon
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator.api import annotation_serializers as s
@@ -17,11 +19,12 @@ from annotator.api.permissions import ProjectRolePermission
 from annotator.api.views import ProjectScopedMixin
 from annotator.choices import Role
 from annotator.errors import InvalidInput
-from annotator.models import Annotation, AssignedArea, CommentThread, Image, Project
+from annotator.models import Annotation, AssignedArea, CommentThread, Image, Job, Project, VectorImport
 from annotator.services import annotations as annotation_service
 from annotator.services import comments as comment_service
 from annotator.services import dashboard as dashboard_service
 from annotator.services import review as review_service
+from annotator.services import vector_import as import_service
 
 
 def _etag(annotation: Annotation) -> str:
@@ -353,3 +356,54 @@ class DashboardViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         if not days.isdigit() or not 1 <= int(days) <= 366:
             raise InvalidInput("days must be a whole number from 1 to 366.", field="days")
         return Response(dashboard_service.project_dashboard(self.get_collection_project(), int(days)))
+
+
+class VectorImportViewSet(
+    ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Vector imports of a project (GeoJSON, GeoPackage, zipped Shapefile; any CRS) with their
+    job's state. Owners import; the drafts are authored by the importer."""
+
+    serializer_class = s.VectorImportSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return VectorImport.objects.filter(project=self.get_collection_project()).select_related("project")
+
+    def _jobs(self, imports) -> dict[int, Job]:
+        kind = ContentType.objects.get_for_model(VectorImport)
+        ids = [i.pk for i in imports]
+        jobs = Job.objects.filter(target_type=kind, target_id__in=ids).order_by("target_id", "-created_at", "-id")
+        found: dict[int, Job] = {}
+        for job in jobs:
+            found.setdefault(job.target_id, job)
+        return found
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        context = {**self.get_serializer_context(), "jobs": self._jobs(page)}
+        return self.get_paginated_response(s.VectorImportSerializer(page, many=True, context=context).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        vector_import = self.get_object()
+        context = {**self.get_serializer_context(), "jobs": self._jobs([vector_import])}
+        return Response(s.VectorImportSerializer(vector_import, context=context).data)
+
+    @extend_schema(
+        request={"multipart/form-data": s.VectorImportInputSerializer}, responses={201: s.VectorImportSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        body = s.VectorImportInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        vector_import, job = import_service.create_import(
+            self.get_collection_project(),
+            data["image"],
+            data["file"],
+            request.user,
+            class_attribute=data.get("class_attribute", ""),
+            class_map=data.get("class_map"),
+            default_label_class=data.get("default_label_class"),
+        )
+        context = {**self.get_serializer_context(), "jobs": {vector_import.pk: job}}
+        return Response(s.VectorImportSerializer(vector_import, context=context).data, status=status.HTTP_201_CREATED)

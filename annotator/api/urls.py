@@ -21,6 +21,7 @@ router.register(f"{in_project}/review", annotation_views.ReviewViewSet, basename
 router.register(f"{in_project}/areas", annotation_views.AssignedAreaViewSet, basename="area")
 router.register(f"{in_project}/comments", annotation_views.CommentThreadViewSet, basename="comment-thread")
 router.register(f"{in_project}/dashboard", annotation_views.DashboardViewSet, basename="dashboard")
+router.register(f"{in_project}/imports", annotation_views.VectorImportViewSet, basename="vector-import")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
