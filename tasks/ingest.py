@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from annotator.models import Image, Job
-from annotator.services import imagery
+from annotator.services import encoding, imagery
 from annotator.services.jobs import run_job
 
 
@@ -14,6 +14,8 @@ def ingest_image_task(job_id: int) -> None:
     def work(job: Job) -> str:
         image = Image.objects.get(pk=job.target_id)
         imagery.ingest_image(image, progress=job.set_progress)
+        # The SAM2 encode job follows every successful ingest (queue "encode").
+        encoding.start_encode(image, job.created_by)
         return f"{image.width} x {image.height} px, {image.band_count} band(s)"
 
     run_job(job_id, work)

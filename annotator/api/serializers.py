@@ -19,7 +19,15 @@ class ProjectSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
         fields = ["id", "name", "description", "sam2_model", "created_at", "updated_at", "my_role"]
-        read_only_fields = ["id", "created_at", "updated_at", "my_role", "sam2_model"]
+        read_only_fields = ["id", "created_at", "updated_at", "my_role"]
+
+    def validate_sam2_model(self, name: str) -> str:
+        """One of the SAM 2.1 models of the registry; changing it re-encodes every image."""
+        from annotator.services.sam2_models import MODELS
+
+        if name not in MODELS:
+            raise serializers.ValidationError(f"Unknown SAM2 model {name!r}; choose one of {', '.join(MODELS)}.")
+        return name
 
     @extend_schema_field(serializers.ChoiceField(choices=Role.choices))
     def get_my_role(self, project: Project) -> str | None:
@@ -122,6 +130,7 @@ class ImageSerializer(serializers.ModelSerializer):
     nodata = serializers.SerializerMethodField()
     tiles = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField()
+    encoding = serializers.SerializerMethodField()
 
     class Meta:
         model = Image
@@ -147,6 +156,7 @@ class ImageSerializer(serializers.ModelSerializer):
             "band_stats",
             "tiles",
             "job",
+            "encoding",
             "created_at",
             "updated_at",
         ]
@@ -183,6 +193,12 @@ class ImageSerializer(serializers.ModelSerializer):
         if job is None:
             return None
         return {"id": job.pk, "kind": job.kind, "status": job.status, "progress": job.progress, "message": job.message}
+
+    def get_encoding(self, image: Image) -> dict | None:
+        """SAM2 features: model, untrained flag, windows, estimated bytes (windows x 8 MiB), stored bytes."""
+        from annotator.services.encoding import encoding_summary
+
+        return encoding_summary(image, self.context.get("feature_stats"))
 
 
 def image_latest_job(image: Image) -> Job | None:

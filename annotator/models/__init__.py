@@ -11,6 +11,7 @@ from annotator.models.annotation import (
     VectorImport,
     VersionAction,
 )
+from annotator.models.feature import FeatureTile
 from annotator.models.image import Image
 from annotator.models.job import Job
 from annotator.models.project import LabelClass, Membership, Project
@@ -22,6 +23,7 @@ __all__ = [
     "AnnotationVersion",
     "AssignedArea",
     "CommentThread",
+    "FeatureTile",
     "Image",
     "Job",
     "LabelClass",

@@ -84,9 +84,16 @@ def set_band_mapping(image: Image, mapping: list[int] | None, stretch: list[list
         new_stretch = [[float(a), float(b)] for a, b in stretch]
     else:
         new_stretch = stretch_for(new_mapping, image.band_stats) if mapping is not None else image.stretch
-    image.band_mapping = new_mapping
-    image.stretch = new_stretch
-    image.save(update_fields=["band_mapping", "stretch", "updated_at"])
+    changed = new_mapping != list(image.band_mapping) or new_stretch != list(image.stretch)
+    with transaction.atomic():
+        image.band_mapping = new_mapping
+        image.stretch = new_stretch
+        image.save(update_fields=["band_mapping", "stretch", "updated_at"])
+        if changed:
+            # SAM2 saw the old bands: its features are deleted and the image encoded again.
+            from annotator.services.encoding import reencode
+
+            reencode(image)
     return image
 
 
