@@ -177,6 +177,11 @@ CELERY_TASK_ROUTES = {"tasks.encode.*": {"queue": "encode"}}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("GEOPROMPT_TASK_VISIBILITY_S", 3600, minimum=1)}
 CELERY_TASK_ALWAYS_EAGER = env_bool("GEOPROMPT_CELERY_EAGER", False)
 
+# GDAL < 3.9 cannot block file and network access from spatial references; Geoprompt only
+# builds spatial references from EPSG codes and from rasters it has already vetted
+# (GTiff driver only, no sidecar files), so the start-up warning is noise here.
+SILENCED_SYSTEM_CHECKS = ["gis.W001"]
+
 LOG_LEVEL = env_choice("GEOPROMPT_LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
 LOGGING = {
     "version": 1,
