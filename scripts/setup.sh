@@ -17,17 +17,24 @@ SUDO=""
 need=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 PG_MAJOR=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1 || true)
-for pkg in python3 python3-venv python3-dev build-essential gdal-bin libgdal-dev libgeos-dev libproj-dev \
-           redis-server postgresql nodejs npm; do
+# Tools are checked by command (they may come from elsewhere, e.g. Node.js from
+# NodeSource), libraries by package.
+for pair in python3:python3 psql:postgresql pg_ctlcluster:postgresql redis-server:redis-server \
+            gdalinfo:gdal-bin node:nodejs npm:npm cc:build-essential; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+for pkg in python3-venv python3-dev libgdal-dev libgeos-dev libproj-dev; do
   have "$pkg" || need+=("$pkg")
 done
 if [ $WITH_BROWSER -eq 1 ]; then
-  for pkg in chromium chromium-driver; do have "$pkg" || need+=("$pkg"); done
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  # shellcheck disable=SC2046
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $(printf '%s\n' "${need[@]}" | sort -u) >/dev/null
   PG_MAJOR=$(ls /usr/lib/postgresql | sort -n | tail -1)
 fi
 if ! have "postgresql-${PG_MAJOR}-postgis-3"; then
