@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from annotator.api import annotation_views, views
+from annotator.api import annotation_views, segment_views, views
 
 router = DefaultRouter()
 router.register("projects", views.ProjectViewSet, basename="project")
@@ -27,5 +27,7 @@ urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("images/<int:pk>/segment", segment_views.ImageSegmentView.as_view(), name="image-segment"),
+    path("images/<int:pk>/segment/", segment_views.ImageSegmentView.as_view()),
     path("", include(router.urls)),
 ]

@@ -1,0 +1,81 @@
+"""The segment endpoint: prompts in, a GeoJSON polygon out (nothing saved)."""
+
+from __future__ import annotations
+
+import math
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.api.permissions import has_role
+from annotator.choices import Role
+from annotator.errors import PermissionDenied
+from annotator.models import Image, Project
+from annotator.services import segment as segment_service
+
+MAX_POINTS = segment_service.MAX_POINTS
+
+
+def _finite(values: list[float]) -> list[float]:
+    if not all(math.isfinite(v) for v in values):
+        raise serializers.ValidationError("Coordinates must be finite numbers.")
+    return values
+
+
+class PointField(serializers.ListField):
+    child = serializers.FloatField()
+
+    def __init__(self, **kwargs):
+        super().__init__(min_length=2, max_length=2, validators=[_finite], **kwargs)
+
+
+class SegmentRequestSerializer(serializers.Serializer):
+    positive = serializers.ListField(
+        child=PointField(), required=False, default=list, max_length=MAX_POINTS, help_text="[[x, y], ...] in `crs`"
+    )
+    negative = serializers.ListField(
+        child=PointField(), required=False, default=list, max_length=MAX_POINTS, help_text="[[x, y], ...] in `crs`"
+    )
+    box = serializers.ListField(
+        child=serializers.FloatField(),
+        min_length=4,
+        max_length=4,
+        required=False,
+        allow_null=True,
+        default=None,
+        validators=[_finite],
+        help_text="[x0, y0, x1, y1] in `crs`",
+    )
+    crs = serializers.CharField(default="EPSG:4326", max_length=2000, help_text="CRS of the prompts (x, y order)")
+    session_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, max_length=64)
+    simplify_px = serializers.FloatField(default=0.0, min_value=0.0, max_value=100.0)
+    return_all = serializers.BooleanField(default=False, help_text="also return the three candidate masks")
+
+    def validate(self, attrs):
+        if not attrs["positive"] and attrs["box"] is None:
+            raise serializers.ValidationError({"positive": "Give at least one positive point or a box."})
+        return attrs
+
+
+class ImageSegmentView(APIView):
+    """``POST /api/v1/images/{id}/segment``: SAM2 on cached features; annotators and above."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=SegmentRequestSerializer,
+        responses={200: OpenApiResponse(description="GeoJSON Feature in EPSG:4326")},
+    )
+    def post(self, request, pk: int):
+        image = get_object_or_404(
+            Image.objects.filter(project__in=Project.objects.for_user(request.user)).select_related("project"), pk=pk
+        )
+        if not has_role(request.user, image.project, Role.ANNOTATOR):
+            raise PermissionDenied("Viewers cannot segment; ask an owner for the annotator role.")
+        body = SegmentRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(segment_service.segment(image, segment_service.SegmentRequest(**body.validated_data)))
