@@ -19,7 +19,9 @@ def _upload(client, project, name="hillshade_1band_3857.tif", payload=None):
 
 
 class TestOwner:
-    def test_upload_stores_the_file_and_queues_an_ingest_job(self, cast, client_for, django_capture_on_commit_callbacks):
+    def test_upload_stores_the_file_and_queues_an_ingest_job(
+        self, cast, client_for, django_capture_on_commit_callbacks
+    ):
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             response = _upload(client_for(cast.owner), cast.project)
         assert response.status_code == 201, response.content
@@ -59,7 +61,9 @@ class TestOwner:
         assert image.name == "evil.tif"
         assert image.original_key == f"projects/{cast.project.pk}/images/{image.pk}/original.tif"
 
-    def test_delete_removes_the_row_and_every_file(self, cast, client_for, ingested_image, django_capture_on_commit_callbacks):
+    def test_delete_removes_the_row_and_every_file(
+        self, cast, client_for, ingested_image, django_capture_on_commit_callbacks
+    ):
         image = ingested_image("hillshade_1band_3857.tif")
         prefix = image.storage_prefix
         assert len(get_storage().list_keys(prefix)) == 2
@@ -118,8 +122,9 @@ class TestOwner:
 class TestViewer:
     def test_image_detail_gives_status_progress_bounds_and_tiles(self, cast, client_for, ingested_image):
         image = ingested_image("naip_rgbn_utm14_2020.tif")
-        Job.objects.create(project=cast.project, kind=JobKind.INGEST, target=image, status=JobStatus.SUCCEEDED,
-                           progress=1.0)
+        Job.objects.create(
+            project=cast.project, kind=JobKind.INGEST, target=image, status=JobStatus.SUCCEEDED, progress=1.0
+        )
         body = client_for(cast.viewer).get(f"/api/v1/images/{image.pk}/").json()
         assert body["status"] == ImageStatus.READY
         assert body["epsg"] == 26914

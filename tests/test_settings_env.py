@@ -55,7 +55,11 @@ def test_database_url_must_be_postgres():
         env.database_from_url("GEOPROMPT_DATABASE_URL", "sqlite:///db.sqlite3")
     entry = env.database_from_url("GEOPROMPT_DATABASE_URL", "postgres://u:p@db.internal:6543/gp")
     assert (entry["NAME"], entry["USER"], entry["PASSWORD"], entry["HOST"], entry["PORT"]) == (
-        "gp", "u", "p", "db.internal", "6543",
+        "gp",
+        "u",
+        "p",
+        "db.internal",
+        "6543",
     )
 
 
@@ -64,7 +68,11 @@ def test_production_start_without_a_secret_key_fails_loudly():
     child_env.update({"GEOPROMPT_DEBUG": "false", "DJANGO_SETTINGS_MODULE": "backend.settings"})
     result = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
-        cwd=REPO, env=child_env, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "GEOPROMPT_SECRET_KEY" in result.stderr
