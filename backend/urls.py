@@ -11,5 +11,7 @@ urlpatterns = [
     path("api/v1/", include("annotator.api.urls")),
     path("", views.project_list, name="project-list"),
     path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
+    path("projects/<int:project_id>/review/", views.review, name="project-review"),
+    path("projects/<int:project_id>/dashboard/", views.dashboard, name="project-dashboard"),
     path("images/<int:image_id>/map/", views.image_map, name="image-map"),
 ]

@@ -1,4 +1,4 @@
-// Bundles each page's entry point (and Leaflet's CSS and images) into dist/.
+// Bundles each page's entry point (and Leaflet's and Geoman's CSS and images) into dist/.
 import { build } from "esbuild";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 
@@ -6,7 +6,13 @@ rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist/geoprompt", { recursive: true });
 
 await build({
-  entryPoints: { "geoprompt/map": "src/map.js", "geoprompt/app": "src/app.css" },
+  entryPoints: {
+    "geoprompt/app": "src/app.css",
+    "geoprompt/project": "src/project.js",
+    "geoprompt/annotate": "src/annotate.js",
+    "geoprompt/review": "src/review.js",
+    "geoprompt/dashboard": "src/dashboard.js",
+  },
   bundle: true,
   minify: true,
   sourcemap: true,

@@ -23,7 +23,7 @@ def test_a_member_logs_in_and_sees_their_project_and_its_map(cast, client, inges
     map_page = client.get(f"/images/{image.pk}/map/")
     assert map_page.status_code == 200
     assert f'data-image-url="/api/v1/images/{image.pk}/"'.encode() in map_page.content
-    assert b"geoprompt/map.js" in map_page.content
+    assert b"geoprompt/annotate.js" in map_page.content
 
 
 @pytest.mark.parametrize("path", ["/projects/{project}/", "/images/{image}/map/"])
@@ -38,3 +38,20 @@ def test_wrong_password_is_refused(cast, client):
     response = client.post("/login/", {"username": "annotator", "password": "nope"})
     assert response.status_code == 200
     assert b"didn't match" in response.content
+
+
+@pytest.mark.parametrize("path", ["/projects/{project}/review/", "/projects/{project}/dashboard/"])
+def test_review_and_dashboard_pages_are_for_members_only(cast, client, path):
+    client.force_login(cast.annotator)
+    assert client.get(path.format(project=cast.project.pk)).status_code == 200
+    client.force_login(cast.stranger)
+    assert client.get(path.format(project=cast.project.pk)).status_code == 404
+
+
+def test_only_owners_get_the_upload_members_and_model_forms(cast, client):
+    client.force_login(cast.owner)
+    page = client.get(f"/projects/{cast.project.pk}/").content
+    assert b'id="upload-form"' in page and b'id="member-form"' in page and b'id="model-form"' in page
+    client.force_login(cast.annotator)
+    page = client.get(f"/projects/{cast.project.pk}/").content
+    assert b'id="upload-form"' not in page and b'id="member-form"' not in page and b'id="model-form"' not in page
