@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from annotator.api import annotation_views, segment_views, views
+from annotator.api import annotation_views, export_views, segment_views, views
 
 router = DefaultRouter()
 router.register("projects", views.ProjectViewSet, basename="project")
@@ -22,6 +22,9 @@ router.register(f"{in_project}/areas", annotation_views.AssignedAreaViewSet, bas
 router.register(f"{in_project}/comments", annotation_views.CommentThreadViewSet, basename="comment-thread")
 router.register(f"{in_project}/dashboard", annotation_views.DashboardViewSet, basename="dashboard")
 router.register(f"{in_project}/imports", annotation_views.VectorImportViewSet, basename="vector-import")
+# Exports (issue 7).
+router.register(f"{in_project}/exports", export_views.ProjectExportViewSet, basename="project-export")
+router.register("exports", export_views.ExportViewSet, basename="export")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

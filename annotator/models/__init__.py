@@ -11,6 +11,7 @@ from annotator.models.annotation import (
     VectorImport,
     VersionAction,
 )
+from annotator.models.export import Export, ExportFormat
 from annotator.models.feature import FeatureTile
 from annotator.models.image import Image
 from annotator.models.job import Job
@@ -23,6 +24,8 @@ __all__ = [
     "AnnotationVersion",
     "AssignedArea",
     "CommentThread",
+    "Export",
+    "ExportFormat",
     "FeatureTile",
     "Image",
     "Job",
