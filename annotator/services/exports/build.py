@@ -141,7 +141,7 @@ def _write_chips(
             raise InvalidInput(f"Image {image.name!r} has no georeferenced COG; it cannot be cut into chips.")
         plans[image.pk] = plan_chips(image, options.chip_size, options.chip_overlap)
     every_chip = [chip for chips in plans.values() for chip in chips]
-    assign_splits(every_chip, options.splits, options.seed, options.block_chips)
+    split_counts = assign_splits(every_chip, options.splits, options.seed, options.block_chips)
     storage = get_storage()
     done, total = 0, max(len(every_chip), 1)
     for image in images:
@@ -163,6 +163,9 @@ def _write_chips(
                     categories.extend(dataset.category_of.get(c) for c in batch.class_ids.tolist())
                 tree = shapely.STRtree(pixel_geometries)
                 for chip in row:
+                    if chip.guard:
+                        done += 1
+                        continue
                     objects = _chip_objects(chip, tree, pixel_geometries, ids, categories)
                     done += 1
                     if objects or options.include_empty_chips:
@@ -172,6 +175,7 @@ def _write_chips(
     files = dataset.close()
     files["chips"] = {name: n for name, n in dataset.chips.items()}
     files["objects"] = dataset.objects
+    files["guard_chips"] = split_counts["guard"]
     return files
 
 
@@ -220,6 +224,7 @@ def build_export(export: Export, progress: Progress = _no_progress) -> Export:
             chip_files = _write_chips(export, out_dir, formats, options, images, queryset, progress)
             counts["chips"] = chip_files.pop("chips")
             counts["chip_objects"] = chip_files.pop("objects")
+            counts["guard_chips"] = chip_files.pop("guard_chips")
             files.update(chip_files)
         manifest["counts"] = counts
         manifest["files"] = files

@@ -13,7 +13,7 @@ tiles and the SAM2 encoder (rio-tiler's ``linear_rescale``), nodata/alpha/NaN â†
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
@@ -42,7 +42,7 @@ class Chip:
     transform: Affine  # chip pixel (col, row) â†’ image CRS
     footprint: shapely.Polygon  # EPSG:4326 (lon, lat)
     split: str = ""
-    annotation_ids: list[int] = field(default_factory=list)
+    guard: bool = False  # left out of the dataset: it shares ground with a chip of another split
 
     @property
     def name(self) -> str:

@@ -1,20 +1,21 @@
 """Train/validation/test splits by spatial blocks, so that nothing leaks between splits.
 
-Chips are grouped, and every group goes to one split:
+1. **Blocks on the ground**: the world is cut into a grid of blocks in EPSG:4326, each
+   ``block_chips`` chips wide and high (chip size taken from the first chip); a chip
+   belongs to the block holding its centre. Neighbouring chips of one block, and chips
+   of different images of the same place, share a block and so a split.
+2. **Blocks to splits**: block keys are sorted, shuffled with ``random.Random(seed)``, and
+   each block goes to the split furthest below its target share of chips.
+3. **Guard chips**: where two chips of different splits share ground (chip overlap, edge
+   chips shifted inward, overlapping images), the later chip of the pair (by image id,
+   row, column) is left out of the dataset, so no pixel of the ground is in two splits.
 
-1. **Blocks**: the chips of ``block_chips`` x ``block_chips`` neighbouring grid cells of one
-   image form a block (neighbours inside a block always share a split).
-2. **Overlap**: two chips that share any pixel of one image (chip overlap, edge chips shifted
-   inward) or any ground area (different images of the same place, compared through their
-   EPSG:4326 footprints) are put in the same group, transitively (union-find).
-
-Groups are shuffled with ``random.Random(seed)`` after a stable sort, then each group goes to
-the split furthest below its target share of chips. The same chips, fractions and seed
-give the same assignment.
+The same chips, fractions and seed give the same assignment.
 """
 
 from __future__ import annotations
 
+import math
 import random
 
 import shapely
@@ -26,79 +27,75 @@ from annotator.services.exports.chips import Chip
 OVERLAP_TOLERANCE = 1e-6
 
 
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def union(self, i: int, j: int) -> None:
-        a, b = self.find(i), self.find(j)
-        if a != b:
-            self.parent[max(a, b)] = min(a, b)
+def _key(chip: Chip) -> tuple[int, int, int]:
+    return chip.image_id, chip.row_off, chip.col_off
 
 
-def _pixels_overlap(a: Chip, b: Chip) -> bool:
-    ac0, ar0, ac1, ar1 = a.pixel_box
-    bc0, br0, bc1, br1 = b.pixel_box
-    return ac0 < bc1 and bc0 < ac1 and ar0 < br1 and br0 < ar1
+def block_keys(chips: list[Chip], block_chips: int) -> list[tuple[int, int]]:
+    """The ground block (column, row) of each chip: blocks are ``block_chips`` chips on a side.
 
-
-def chip_groups(chips: list[Chip], block_chips: int) -> list[list[int]]:
-    """Indexes of ``chips`` grouped by block and overlap (see the module docstring).
-
-    Returns groups sorted by their first chip's (image id, row, col); each group sorted.
+    Block edges are in degrees (EPSG:4326), from the extent of the first chip in key order.
     """
-    order = sorted(range(len(chips)), key=lambda i: (chips[i].image_id, chips[i].row_off, chips[i].col_off))
-    uf = _UnionFind(len(chips))
-    blocks: dict[tuple[int, int, int], int] = {}
-    for i in order:
-        chip = chips[i]
-        key = (chip.image_id, chip.grid_row // block_chips, chip.grid_col // block_chips)
-        uf.union(blocks.setdefault(key, i), i)
-    if len(chips) > 1:
-        footprints = [chip.footprint for chip in chips]
-        tree = shapely.STRtree(footprints)
-        left, right = tree.query(footprints, predicate="intersects")
-        for i, j in zip(left.tolist(), right.tolist(), strict=True):
-            if i >= j or uf.find(i) == uf.find(j):
-                continue
-            a, b = chips[i], chips[j]
-            if a.image_id == b.image_id:
-                shared = _pixels_overlap(a, b)
-            else:
-                smaller = min(a.footprint.area, b.footprint.area)
-                shared = shapely.intersection(a.footprint, b.footprint).area > OVERLAP_TOLERANCE * smaller
-            if shared:
-                uf.union(i, j)
-    groups: dict[int, list[int]] = {}
-    for i in order:
-        groups.setdefault(uf.find(i), []).append(i)
-    position = {i: k for k, i in enumerate(order)}
-    return sorted(groups.values(), key=lambda members: position[members[0]])
+    if not chips:
+        return []
+    first = min(chips, key=_key)
+    west, south, east, north = first.footprint.bounds
+    width, height = (east - west) * block_chips, (north - south) * block_chips
+    keys = []
+    for chip in chips:
+        centre = chip.footprint.centroid
+        keys.append((math.floor((centre.x + 180.0) / width), math.floor((centre.y + 90.0) / height)))
+    return keys
+
+
+def guard_pairs(chips: list[Chip]) -> list[tuple[int, int]]:
+    """Index pairs (i, j) of chips in different splits that share ground, in key order."""
+    if len(chips) < 2:
+        return []
+    footprints = [chip.footprint for chip in chips]
+    left, right = shapely.STRtree(footprints).query(footprints, predicate="intersects")
+    pairs = []
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        a, b = chips[i], chips[j]
+        if i == j or a.split == b.split or _key(a) > _key(b):
+            continue
+        smaller = min(a.footprint.area, b.footprint.area)
+        if shapely.intersection(a.footprint, b.footprint).area > OVERLAP_TOLERANCE * smaller:
+            pairs.append((i, j))
+    return sorted(pairs, key=lambda p: (_key(chips[p[0]]), _key(chips[p[1]])))
 
 
 def assign_splits(chips: list[Chip], fractions: dict[str, float], seed: int, block_chips: int) -> dict[str, int]:
-    """Set ``chip.split`` on every chip; returns chips per split.
+    """Set ``chip.split`` on every chip and ``chip.guard`` on the chips left out.
 
     Args:
         chips: every chip of the export (any images).
         fractions: ``{"train": f, "val": f, "test": f}`` summing to 1; splits with 0 get none.
         seed: seed of the shuffle.
-        block_chips: block edge in chips.
+        block_chips: block edge, in chips.
+    Returns:
+        chips kept per split, and ``"guard"``: chips left out.
     """
     names = [name for name, fraction in fractions.items() if fraction > 0]
-    groups = chip_groups(chips, block_chips)
-    random.Random(seed).shuffle(groups)  # noqa: S311 - a reproducible shuffle, not a secret
+    members: dict[tuple[int, int], list[int]] = {}
+    for i, key in enumerate(block_keys(chips, block_chips)):
+        members.setdefault(key, []).append(i)
+    order = sorted(members)
+    random.Random(seed).shuffle(order)  # noqa: S311 - a reproducible shuffle, not a secret
     total = len(chips)
     assigned = dict.fromkeys(fractions, 0)
-    for members in groups:
+    for key in order:
         split = max(names, key=lambda name: (fractions[name] * total - assigned[name], -names.index(name)))
-        for i in members:
+        for i in members[key]:
             chips[i].split = split
-        assigned[split] += len(members)
-    return assigned
+            chips[i].guard = False
+        assigned[split] += len(members[key])
+    for i, j in guard_pairs(chips):
+        if not chips[i].guard and not chips[j].guard:
+            chips[j].guard = True
+    counts = dict.fromkeys(fractions, 0)
+    for chip in chips:
+        if not chip.guard:
+            counts[chip.split] += 1
+    counts["guard"] = sum(chip.guard for chip in chips)
+    return counts
