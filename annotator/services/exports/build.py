@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import rasterio
@@ -48,10 +50,18 @@ from annotator.services.imagery import GDAL_SAFE_ENV
 from annotator.services.storage import get_storage
 
 Progress = Callable[[float, str], None]
+PNG_THREADS = 2
+PNG_IN_FLIGHT = 4
+# Chips are read once each: a small GDAL block cache keeps memory flat on big images (MiB).
+CHIP_READ_ENV = {**GDAL_SAFE_ENV, "GDAL_CACHEMAX": 64}
 
 
 def _no_progress(fraction: float, message: str) -> None:
     return None
+
+
+def _save_png(rgb, path: Path) -> None:
+    PILImage.fromarray(rgb).save(path, compress_level=1)
 
 
 class ChipDataset:
@@ -74,12 +84,17 @@ class ChipDataset:
         )
         self.chips: dict[str, int] = dict.fromkeys(SPLIT_NAMES, 0)
         self.objects = 0
+        # PNG encoding (zlib releases the GIL) runs beside the reads; at most PNG_IN_FLIGHT chips wait.
+        self.png_pool = ThreadPoolExecutor(max_workers=PNG_THREADS, thread_name_prefix="export-png")
+        self.png_futures: deque[Future] = deque()
 
     def add(self, image: Image, chip: Chip, rgb, valid, objects: list[ChipObject]) -> None:
         image_href = f"images/{chip.split}/{chip.name}.png"
         path = self.out_dir / image_href
         path.parent.mkdir(parents=True, exist_ok=True)
-        PILImage.fromarray(rgb).save(path, compress_level=1)
+        while len(self.png_futures) >= PNG_IN_FLIGHT:
+            self.png_futures.popleft().result()
+        self.png_futures.append(self.png_pool.submit(_save_png, rgb, path))
         if self.coco is not None:
             self.coco.add_chip(chip, f"{chip.split}/{chip.name}.png", image.crs_wkt, image.epsg, objects)
         if ExportFormat.YOLO in self.formats:
@@ -95,6 +110,9 @@ class ChipDataset:
         self.objects += len(objects)
 
     def close(self) -> dict[str, object]:
+        while self.png_futures:
+            self.png_futures.popleft().result()
+        self.png_pool.shutdown()
         files: dict[str, object] = {}
         splits = [name for name, n in self.chips.items() if n]
         if self.coco is not None:
@@ -148,7 +166,7 @@ def _write_chips(
         mapper = PixelMapper(image)
         to_4326 = Transformer.from_crs(gis.image_crs(image), CRS.from_epsg(4326), always_xy=True)
         with (
-            rasterio.Env(**GDAL_SAFE_ENV),
+            rasterio.Env(**CHIP_READ_ENV),
             storage.local_copy(image.cog_key, ".tif") as path,
             rasterio.open(path) as src,
         ):
