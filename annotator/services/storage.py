@@ -70,54 +70,47 @@ class Storage:
     def open_read(self, key: str) -> IO[bytes]:
         return self.fs.open(self.path(key), "rb")
 
+    @contextlib.contextmanager
+    def _local_atomic(self, key: str) -> Iterator[str]:
+        """A temporary path beside ``key``'s file, renamed onto it only if the block succeeds."""
+        target = self.path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}.{uuid.uuid4().hex}.part"
+        try:
+            yield tmp
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
+
     def put_file(self, local_path: str | os.PathLike, key: str) -> None:
         """Copy a local file to ``key`` atomically (temporary name, then rename)."""
-        target = self.path(key)
         if self.is_local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{target}.{uuid.uuid4().hex}.part"
-            try:
+            with self._local_atomic(key) as tmp:
                 shutil.copyfile(local_path, tmp)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(tmp)
-                raise
         else:
             # An S3 PUT is atomic: the object appears whole or not at all.
-            self.fs.put_file(str(local_path), target)
+            self.fs.put_file(str(local_path), self.path(key))
 
     def put_stream(self, stream: IO[bytes], key: str, chunk_size: int = 8 * 1024 * 1024) -> int:
         """Write a readable binary stream to ``key`` atomically; returns bytes written."""
-        with tempfile.NamedTemporaryFile(prefix="geoprompt-", suffix=".part", delete=False) as tmp:
-            written = 0
-            try:
-                while chunk := stream.read(chunk_size):
-                    tmp.write(chunk)
-                    written += len(chunk)
-                tmp.flush()
-                tmp.close()
-                self.put_file(tmp.name, key)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(tmp.name)
+        if self.is_local:
+            with self._local_atomic(key) as tmp, open(tmp, "wb") as out:
+                return _copy_stream(stream, out, chunk_size)
+        with tempfile.NamedTemporaryFile(prefix="geoprompt-", suffix=".part") as out:
+            written = _copy_stream(stream, out, chunk_size)
+            out.flush()
+            self.fs.put_file(out.name, self.path(key))
         return written
 
     def put_bytes(self, data: bytes, key: str) -> None:
-        target = self.path(key)
+        """Write ``data`` to ``key`` atomically."""
         if self.is_local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{target}.{uuid.uuid4().hex}.part"
-            try:
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(tmp)
-                raise
+            with self._local_atomic(key) as tmp, open(tmp, "wb") as out:
+                out.write(data)
         else:
-            self.fs.pipe_file(target, data)
+            self.fs.pipe_file(self.path(key), data)
 
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self.path(key))
@@ -152,6 +145,14 @@ class Storage:
             local = os.path.join(tmpdir, "object" + suffix)
             self.fs.get_file(self.path(key), local)
             yield local
+
+
+def _copy_stream(source: IO[bytes], out: IO[bytes], chunk_size: int) -> int:
+    written = 0
+    while chunk := source.read(chunk_size):
+        out.write(chunk)
+        written += len(chunk)
+    return written
 
 
 @lru_cache(maxsize=4)
