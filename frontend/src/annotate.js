@@ -13,6 +13,8 @@ const username = root.dataset.username;
 const role = root.dataset.role;
 const canAnnotate = ["owner", "reviewer", "annotator"].includes(role);
 const canReview = role === "owner" || role === "reviewer";
+// Outline simplification asked of the segment endpoint, in image pixels: fewer vertices to edit.
+const SIMPLIFY_PX = 1.0;
 const focusId = Number(new URLSearchParams(location.search).get("annotation")) || null;
 
 const $ = (id) => document.getElementById(id);
@@ -47,6 +49,7 @@ let prompt = { points: [], box: null }; // points: {lat, lng, positive}
 let sessionId = null;
 let preview = null; // the last segment Feature
 let segmentSeq = 0;
+let segmentsDone = 0; // responses shown (tests and the status bar use it)
 let current = null; // {id, version, state, author, labelId, layer, saved: geometry}
 let saveTimer = null;
 let saving = Promise.resolve();
@@ -66,7 +69,7 @@ function showLabel() {
   const cls = classes.find((c) => c.id === (current ? current.labelId : labelId));
   labelEl.replaceChildren("Label: ",
     cls ? el("span", { class: "swatch", style: `background:${cls.colour}` }) : "",
-    cls ? ` ${cls.name}` : "none");
+    cls ? cls.name : "none");
   document.querySelectorAll("#classes li").forEach((li) => li.classList.toggle("active", Number(li.dataset.id) === (current ? current.labelId : labelId)));
 }
 
@@ -101,7 +104,8 @@ async function pollImage() {
   }
   showImageStatus();
   showImage(map, image, layers);
-  if (!["encoded", "failed"].includes(image.status)) setTimeout(pollImage, 1500);
+  const jobRunning = image.job && ["queued", "running"].includes(image.job.status);
+  if (!["encoded", "failed"].includes(image.status) && (jobRunning || image.status !== "ready")) setTimeout(pollImage, 1500);
 }
 
 async function loadAnnotations() {
@@ -201,10 +205,11 @@ async function segment() {
   const started = performance.now();
   segmentEl.textContent = "Segmenting…";
   const result = await api(`/api/v1/images/${imageId}/segment`, {
-    method: "POST", body: { positive, negative, box, session_id: sessionId },
+    method: "POST", body: { positive, negative, box, session_id: sessionId, simplify_px: SIMPLIFY_PX },
   });
   if (seq !== segmentSeq) return; // a newer prompt is on its way
   const roundTrip = performance.now() - started;
+  segmentsDone += 1;
   if (!result.ok) {
     segmentEl.textContent = `Segment failed: ${errorText(result)}`;
     segmentEl.dataset.state = "error";
@@ -233,6 +238,8 @@ let suppressClick = false;
 
 map.on("mousedown", (e) => {
   if (tool !== "prompt" || e.originalEvent.button !== 0) return;
+  // A press on a vertex handle (or any marker) edits; it does not start a box.
+  if (e.originalEvent.target.closest && e.originalEvent.target.closest(".leaflet-marker-icon")) return;
   dragStart = e;
 });
 map.on("mousemove", (e) => {
@@ -569,5 +576,9 @@ async function start() {
   loadAreas();
 }
 
-window.geoprompt = { map, state: () => ({ prompt, preview, current, tool, labelId, undo: undoStack.length, redo: redoStack.length }) };
+window.geoprompt = { map, state: () => ({
+  prompt, tool, labelId, segments: segmentsDone, preview: preview && { geometry: preview.geometry, properties: preview.properties },
+  current: current && { id: current.id, version: current.version, state: current.state, labelId: current.labelId },
+  undo: undoStack.length, redo: redoStack.length,
+})  };
 start();

@@ -1,1 +1,151 @@
-// review placeholder
+// Review page: the queue from review/next, one annotation at a time zoomed to it.
+// A approves, R rejects with a required comment, E edits on the annotate page, N skips.
+import { api, el, errorText, toast, typingInField } from "./common.js";
+import { L, annotationStyle, imageMap, latLngsOf, loadClasses, loadImage, showImage } from "./mapbase.js";
+
+const root = document.getElementById("map");
+const projectId = Number(root.dataset.projectId);
+const username = root.dataset.username;
+const $ = (id) => document.getElementById(id);
+const map = imageMap(root);
+const neighbourLayer = L.geoJSON(null, { style: (f) => annotationStyle(f, classes, { fillOpacity: 0.1, weight: 1 }), interactive: false }).addTo(map);
+const pinLayer = L.layerGroup().addTo(map);
+let focusLayer = null;
+let classes = [];
+let item = null; // the annotation Feature under review
+let imageLayers = {};
+let shownImageId = null;
+const skipped = new Set();
+
+async function nextItem() {
+  const result = await api(`/api/v1/projects/${projectId}/review/next/`);
+  if (!result.ok) throw new Error(errorText(result));
+  const { annotation, neighbours, remaining } = result.data;
+  if (!annotation || !skipped.has(annotation.id)) return { annotation, neighbours, remaining };
+  // The oldest one was skipped: take the next submitted one not skipped (and not mine).
+  const list = await api(`/api/v1/projects/${projectId}/annotations/?state=submitted&limit=1000`);
+  const candidates = list.ok ? list.data.features.filter((f) => !skipped.has(f.id) && f.properties.author !== username) : [];
+  return { annotation: candidates[0] || null, neighbours: [], remaining, allSkipped: !candidates.length };
+}
+
+function setButtons(enabled) {
+  for (const id of ["approve", "reject", "edit", "skip"]) $(id).disabled = !enabled;
+}
+
+async function show() {
+  let next;
+  try {
+    next = await nextItem();
+  } catch (error) {
+    $("queue-status").textContent = `Could not load the queue: ${error.message}`;
+    return;
+  }
+  item = next.annotation;
+  neighbourLayer.clearLayers();
+  pinLayer.clearLayers();
+  if (focusLayer) focusLayer.remove();
+  if (!item) {
+    $("queue-status").textContent = next.allSkipped && skipped.size
+      ? `Only skipped annotations are left (${skipped.size}). Reload the page to see them again.`
+      : "Nothing to review: the queue is empty.";
+    $("review-item").replaceChildren();
+    $("comments").replaceChildren();
+    root.dataset.annotationId = "";
+    setButtons(false);
+    return;
+  }
+  const p = item.properties;
+  $("queue-status").textContent = `${next.remaining} submitted annotation(s) waiting`;
+  if (shownImageId !== p.image) {
+    for (const layer of Object.values(imageLayers)) if (layer && layer.remove) layer.remove();
+    imageLayers = { fitted: true };
+    shownImageId = p.image;
+    const image = await loadImage(p.image);
+    showImage(map, image, imageLayers);
+    $("image-status").textContent = `${image.name}`;
+  }
+  neighbourLayer.addData(next.neighbours || []);
+  focusLayer = L.polygon(latLngsOf(item.geometry), { color: "#facc15", weight: 3, fillOpacity: 0.15, className: "review-focus" }).addTo(map);
+  map.fitBounds(focusLayer.getBounds(), { padding: [80, 80], maxZoom: 19 });
+  const facts = [
+    ["Annotation", `#${item.id} (v${p.version})`], ["Label", p.label_class_name || "unlabelled"], ["Author", p.author],
+    ["Source", p.source], ["Area", `${Math.round(p.area_m2)} m²`], ["Submitted", (p.submitted_at || "").slice(0, 16).replace("T", " ")],
+  ];
+  $("review-item").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "–")]));
+  setButtons(true);
+  root.dataset.annotationId = String(item.id);
+  loadComments();
+}
+
+async function loadComments() {
+  const result = await api(`/api/v1/projects/${projectId}/comments/?annotation=${item.id}`);
+  const threads = result.ok ? (result.data.results || result.data) : [];
+  $("comments").replaceChildren(...threads.flatMap((t) => t.comments.map((c) => el("li", {}, el("strong", {}, c.author), `: ${c.body}`))));
+  if (!threads.length) $("comments").replaceChildren(el("li", { class: "muted" }, "No comments."));
+  for (const t of threads) {
+    const at = t.point ? L.latLng(t.point.coordinates[1], t.point.coordinates[0]) : focusLayer.getBounds().getCenter();
+    const text = t.comments.map((c) => `${c.author}: ${c.body}`).join("\n");
+    L.marker(at, { keyboard: false, title: text }).bindTooltip(text, { permanent: true, className: "comment-pin", direction: "top" }).addTo(pinLayer);
+  }
+}
+
+async function decide(action, comment) {
+  if (!item) return;
+  const body = { version: item.properties.version };
+  if (comment !== undefined) body.comment = comment;
+  const result = await api(`/api/v1/annotations/${item.id}/${action}/`, { method: "POST", body, ifMatch: item.properties.version });
+  if (!result.ok) {
+    toast(`${action === "approve" ? "Not approved" : "Not rejected"}: ${errorText(result)}`, "error");
+    if (result.status === 409) show();
+    return;
+  }
+  toast(`Annotation #${item.id} ${result.data.properties.state}.`);
+  show();
+}
+
+const dialog = $("reject-dialog");
+const comment = $("reject-comment");
+function openReject() {
+  if (!item) return;
+  dialog.hidden = false;
+  comment.value = "";
+  comment.focus();
+}
+function closeReject() {
+  dialog.hidden = true;
+  root.focus();
+}
+$("reject-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = comment.value.trim();
+  if (!text) { comment.reportValidity(); return; }
+  closeReject();
+  decide("reject", text);
+});
+$("reject-cancel").addEventListener("click", closeReject);
+comment.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); $("reject-form").requestSubmit(); }
+  if (event.key === "Escape") closeReject();
+});
+
+function edit() {
+  if (item) location.href = `/images/${item.properties.image}/map/?annotation=${item.id}`;
+}
+function skip() {
+  if (!item) return;
+  skipped.add(item.id);
+  show();
+}
+
+$("approve").addEventListener("click", () => decide("approve"));
+$("reject").addEventListener("click", openReject);
+$("edit").addEventListener("click", edit);
+$("skip").addEventListener("click", skip);
+
+document.addEventListener("keydown", (event) => {
+  if (typingInField(event) || !dialog.hidden || event.ctrlKey || event.metaKey || event.altKey) return;
+  const action = { a: () => decide("approve"), r: openReject, e: edit, n: skip }[event.key.toLowerCase()];
+  if (action) { event.preventDefault(); action(); }
+});
+
+loadClasses(projectId).then((c) => { classes = c; show(); });

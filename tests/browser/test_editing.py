@@ -1,0 +1,97 @@
+"""Manual polygons, vertex edits with undo, a stale save (409) that loses nothing, delete,
+and the shortcut help, in Chromium against the live app and tiler (no SAM2 needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from shapely.affinity import scale
+from shapely.geometry import mapping, shape
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+def geometry_of(annotation):
+    return shape(json.loads(annotation.geometry.geojson))
+
+
+def draw_square(page, size: float = 120) -> None:
+    box = page.locator("#map").bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    corners = [(cx - size / 2, cy - size / 2), (cx + size / 2, cy - size / 2), (cx + size / 2, cy + size / 2)]
+    corners.append((cx - size / 2, cy + size / 2))
+    for x, y in corners:
+        page.mouse.click(x, y)
+    page.mouse.click(*corners[0])  # clicking the first vertex closes the polygon
+
+
+def drag_vertex(page, index: int, dx: float, dy: float) -> None:
+    vertex = page.locator(".leaflet-marker-icon.marker-icon:not(.marker-icon-middle)").nth(index)
+    b = vertex.bounding_box()
+    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx / 2, y + dy / 2, steps=4)
+    page.mouse.move(x + dx, y + dy, steps=4)
+    page.mouse.up()
+
+
+def test_a_stale_save_keeps_the_drawing_and_saves_it_after_a_reload(
+    cast, ingested_image, client_for, browser_as, app, screenshot, wait_for
+):
+    from annotator.models import Annotation, LabelClass
+
+    LabelClass.objects.create(project=cast.project, name="field", colour="#eab308")
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    page = browser_as("annotator").page
+    page.goto(f"{app}/images/{image.pk}/map/")
+    page.locator("[data-testid=image-tiles] img.leaflet-tile-loaded").first.wait_for()
+
+    page.keyboard.press("?")
+    assert page.get_by_role("dialog", name="Keyboard shortcuts").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#help").is_visible()
+
+    page.keyboard.press("1")  # new annotations get the label "field"
+    page.keyboard.press("p")
+    draw_square(page)
+    page.locator(".current-annotation").wait_for()
+    annotation = Annotation.objects.get(image=image)
+    assert annotation.source == "manual" and annotation.version == 1
+    assert annotation.label_class.name == "field"
+    drawn = geometry_of(annotation)
+
+    # Someone else saves a change first: the annotator's next save names a stale version.
+    theirs = scale(drawn, 0.5, 0.5)
+    other = client_for(cast.owner).patch(
+        f"/api/v1/annotations/{annotation.pk}/", {"version": 1, "geometry": mapping(theirs)}, format="json"
+    )
+    assert other.status_code == 200, other.content
+    drag_vertex(page, 0, -40, -30)
+    page.locator("#stale").wait_for()
+    assert "Someone else changed this annotation" in page.locator("#stale-text").inner_text()
+    screenshot(page, "stale")
+    annotation.refresh_from_db()
+    assert annotation.version == 2  # their change stands: nothing was silently overwritten
+    assert geometry_of(annotation).symmetric_difference(theirs).area < theirs.area * 1e-6
+
+    page.get_by_role("button", name="Reload their version").click()
+    page.get_by_role("button", name="Save mine").click()
+    page.locator("#save-status", has_text="Saved v3").wait_for()
+    annotation.refresh_from_db()
+    mine = geometry_of(annotation)
+    assert mine.area > drawn.area * 1.05  # the dragged corner grew the square: the drawing was kept
+
+    page.keyboard.press("Control+z")
+    page.locator("#save-status", has_text="Saved v4").wait_for()
+    annotation.refresh_from_db()
+    assert geometry_of(annotation).symmetric_difference(drawn).area < drawn.area * 1e-6
+    page.keyboard.press("Control+Shift+z")
+    page.locator("#save-status", has_text="Saved v5").wait_for()
+    annotation.refresh_from_db()
+    assert geometry_of(annotation).symmetric_difference(mine).area < mine.area * 1e-6
+
+    page.keyboard.press("Delete")
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).deleted_at is not None, 10)
+    page.locator(".current-annotation").wait_for(state="detached")
