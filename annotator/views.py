@@ -51,3 +51,16 @@ def review(request, project_id: int):
 @login_required
 def dashboard(request, project_id: int):
     return _page(request, "dashboard.html", _my_project(request, project_id))
+
+
+@login_required
+def exports(request, project_id: int):
+    from annotator.models import AnnotationState, ExportFormat
+
+    return _page(
+        request,
+        "exports.html",
+        _my_project(request, project_id),
+        formats=ExportFormat.choices,
+        states=AnnotationState.choices,
+    )

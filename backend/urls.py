@@ -13,5 +13,6 @@ urlpatterns = [
     path("projects/<int:project_id>/", views.project_detail, name="project-detail"),
     path("projects/<int:project_id>/review/", views.review, name="project-review"),
     path("projects/<int:project_id>/dashboard/", views.dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/exports/", views.exports, name="project-exports"),
     path("images/<int:image_id>/map/", views.image_map, name="image-map"),
 ]

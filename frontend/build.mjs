@@ -12,6 +12,7 @@ await build({
     "geoprompt/annotate": "src/annotate.js",
     "geoprompt/review": "src/review.js",
     "geoprompt/dashboard": "src/dashboard.js",
+    "geoprompt/exports": "src/exports.js",
   },
   bundle: true,
   minify: true,

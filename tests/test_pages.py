@@ -40,8 +40,10 @@ def test_wrong_password_is_refused(cast, client):
     assert b"didn't match" in response.content
 
 
-@pytest.mark.parametrize("path", ["/projects/{project}/review/", "/projects/{project}/dashboard/"])
-def test_review_and_dashboard_pages_are_for_members_only(cast, client, path):
+@pytest.mark.parametrize(
+    "path", ["/projects/{project}/review/", "/projects/{project}/dashboard/", "/projects/{project}/exports/"]
+)
+def test_review_dashboard_and_exports_pages_are_for_members_only(cast, client, path):
     client.force_login(cast.annotator)
     assert client.get(path.format(project=cast.project.pk)).status_code == 200
     client.force_login(cast.stranger)

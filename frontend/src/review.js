@@ -85,7 +85,7 @@ async function loadComments() {
   for (const t of threads) {
     const at = t.point ? L.latLng(t.point.coordinates[1], t.point.coordinates[0]) : focusLayer.getBounds().getCenter();
     const text = t.comments.map((c) => `${c.author}: ${c.body}`).join("\n");
-    L.marker(at, { keyboard: false, title: text }).bindTooltip(text, { permanent: true, className: "comment-pin", direction: "top" }).addTo(pinLayer);
+    L.marker(at, { keyboard: false, title: text, icon: L.divIcon({ className: "comment-dot", iconSize: [14, 14] }) }).bindTooltip(text, { permanent: true, className: "comment-pin", direction: "top" }).addTo(pinLayer);
   }
 }
 

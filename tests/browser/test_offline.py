@@ -14,7 +14,16 @@ def test_every_page_requests_only_the_app_and_its_tiler(cast, ingested_image, br
     image = ingested_image("landsat_rgb_utm18.tif")
     project = cast.project.pk
     for username, paths in [
-        ("owner", ["/", f"/projects/{project}/", f"/images/{image.pk}/map/", f"/projects/{project}/dashboard/"]),
+        (
+            "owner",
+            [
+                "/",
+                f"/projects/{project}/",
+                f"/images/{image.pk}/map/",
+                f"/projects/{project}/dashboard/",
+                f"/projects/{project}/exports/",
+            ],
+        ),
         ("reviewer", [f"/projects/{project}/review/", f"/images/{image.pk}/map/"]),
     ]:
         session = browser_as(username)

@@ -3,12 +3,14 @@
 An annotator clicks on the demo image (ingested and encoded by the worker with the
 untrained tiny SAM2), sees a polygon, adds a negative point, accepts, drags a vertex,
 picks a label and submits; a reviewer rejects with a comment; the annotator fixes and
-resubmits; the reviewer approves; the dashboard shows the counts.
+resubmits; the reviewer approves; the dashboard shows the counts; the approved
+annotation is exported and downloaded.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pytest
 from django.contrib.gis.geos import GEOSGeometry
@@ -220,6 +222,18 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     )
     assert len(painted) == 6 and all(n > 0 for n in painted), painted
     screenshot(rpage, "5-dashboard")
+
+    # --- an export of the approved annotation, downloaded from the exports page ---
+    rpage.get_by_role("link", name="Exports").click()
+    rpage.get_by_role("button", name="Start export").click()
+    rpage.locator("#export-rows tr[data-status=succeeded]").wait_for(timeout=60_000)
+    with rpage.expect_download() as download_info:
+        rpage.get_by_role("link", name="Download").click()
+    archive = zipfile.ZipFile(download_info.value.path())
+    geojson = [n for n in archive.namelist() if n.endswith(".geojson")]
+    assert geojson, archive.namelist()
+    assert len(json.loads(archive.read(geojson[0]))["features"]) == 1
+    screenshot(rpage, "6-export")
 
     assert annotator.foreign_requests(own_hosts) == []
     assert reviewer.foreign_requests(own_hosts) == []
