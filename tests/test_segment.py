@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import rasterio.features
+import shapely
 from affine import Affine
 from pyproj import Transformer
 from shapely.geometry import Point, shape
@@ -137,7 +138,9 @@ def test_the_polygon_is_the_decoders_mask_through_the_window_transform(
     assert image.epsg == epsg
     (tile,) = FeatureTile.objects.filter(image=image)
     col, row = find_click(predictor, tile, image, CLICK_GRID)
-    response = post(client_for(cast.annotator), image, {"positive": [pixel_to_crs(image, col, row)]})
+    # simplify_px 0: every pixel corner is kept, so the two polygons can be compared exactly.
+    body = {"positive": [pixel_to_crs(image, col, row)], "simplify_px": 0}
+    response = post(client_for(cast.annotator), image, body)
     assert response.status_code == 200, response.content
     feature = response.json()
     props = feature["properties"]
@@ -259,6 +262,15 @@ def test_a_mask_cut_by_the_window_edge_is_retried_at_a_coarser_level(synthetic_b
         or (cut_right and mask[:, -2:].any())
         or (cut_bottom and mask[-2:].any())
     )
+
+
+def test_the_default_simplification_stays_within_half_a_pixel(encoded, cast, client_for):
+    image = encoded("naip_rgbn_utm14_2020.tif")
+    body = {"positive": [pixel_to_crs(image, 420.5, 330.5)]}
+    exact = shape(post(client_for(cast.annotator), image, {**body, "simplify_px": 0}).json()["geometry"])
+    simple = shape(post(client_for(cast.annotator), image, body).json()["geometry"])
+    assert shapely.get_num_coordinates(simple) < shapely.get_num_coordinates(exact)
+    assert iou(exact, simple) > 0.98 and simple.is_valid
 
 
 def test_all_three_candidates_can_be_returned(encoded, cast, client_for):

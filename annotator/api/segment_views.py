@@ -52,7 +52,12 @@ class SegmentRequestSerializer(serializers.Serializer):
     )
     crs = serializers.CharField(default="EPSG:4326", max_length=2000, help_text="CRS of the prompts (x, y order)")
     session_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, default=None, max_length=64)
-    simplify_px = serializers.FloatField(default=0.0, min_value=0.0, max_value=100.0)
+    simplify_px = serializers.FloatField(
+        default=0.5,
+        min_value=0.0,
+        max_value=100.0,
+        help_text="topology-preserving simplification tolerance in window pixels; 0 keeps every pixel corner",
+    )
     return_all = serializers.BooleanField(default=False, help_text="also return the three candidate masks")
 
     def validate(self, attrs):

@@ -24,7 +24,8 @@ from django.contrib.contenttypes.models import ContentType
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import CRSError
 from rasterio.features import shapes as raster_shapes
-from shapely.geometry import MultiPolygon, Point, Polygon, box, mapping, shape
+from rasterio.features import sieve as raster_sieve
+from shapely.geometry import MultiPolygon, Point, Polygon, box, mapping
 from shapely.validation import make_valid
 
 from annotator.choices import ImageStatus, JobKind
@@ -362,31 +363,41 @@ def mask_to_polygon(
     rows, cols = np.nonzero(mask)
     r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     crop = mask[r0:r1, c0:c1].astype(np.uint8)
+    # GDAL's sieve merges specks and tiny holes into their surroundings before polygonizing,
+    # which bounds the work on noisy masks.
+    if min_area_px >= 2:
+        crop = raster_sieve(crop, size=int(min_area_px), connectivity=4)
     offset = Affine.translation(float(c0), float(r0))
-    parts = []
-    for geom, value in raster_shapes(crop, mask=crop > 0, connectivity=8, transform=offset):
-        if value != 1:
-            continue
-        poly = shape(geom)
-        if poly.area < min_area_px:
-            continue
-        holes = [h for h in poly.interiors if Polygon(h).area >= min_area_px]
-        parts.append(Polygon(poly.exterior, holes))
-    if not parts:
+    parts = np.array(
+        [_polygon(geom) for geom, _value in raster_shapes(crop, mask=crop > 0, connectivity=4, transform=offset)],
+        dtype=object,
+    )
+    if len(parts):
+        parts = parts[shapely.area(parts) >= min_area_px]
+    if not len(parts):
         return MultiPolygon()
-    selected = []
-    if len(positive_px):
-        points = [Point(float(x), float(y)) for x, y in positive_px]
-        selected = [p for p in parts if any(p.buffer(0.5).contains(pt) for pt in points)]
-    if not selected and box_px is not None:
-        region = box(*box_px)
-        selected = [p for p in parts if p.intersects(region)]
-    if not selected:
-        selected = [max(parts, key=lambda p: p.area)]
+    chosen = np.zeros(len(parts), dtype=bool)
+    for x, y in positive_px:
+        inside = shapely.contains_xy(parts, float(x), float(y))
+        chosen |= inside if inside.any() else shapely.dwithin(parts, Point(float(x), float(y)), 0.5)
+    if not chosen.any() and box_px is not None:
+        chosen = shapely.intersects(parts, box(*box_px))
+    if not chosen.any():
+        chosen[int(np.argmax(shapely.area(parts)))] = True
+    selected = [Polygon(p.exterior, [h for h in p.interiors if Polygon(h).area >= min_area_px]) for p in parts[chosen]]
     geometry = shapely.union_all(selected) if len(selected) > 1 else selected[0]
     if simplify_px > 0:
         geometry = geometry.simplify(simplify_px, preserve_topology=True)
-    return _as_multipolygon(make_valid(geometry))
+    # 4-connected parts polygonize into valid polygons (8-connected ones can touch their own
+    # holes along a corner chain); the check is cheap, the repair is not.
+    return _as_multipolygon(geometry if geometry.is_valid else make_valid(geometry))
+
+
+def _polygon(geom: dict) -> Polygon:
+    """A GeoJSON-like polygon mapping (as rasterio's ``shapes`` yields) as a shapely Polygon, fast."""
+    exterior = shapely.linearrings(np.asarray(geom["coordinates"][0], dtype=np.float64))
+    holes = [shapely.linearrings(np.asarray(ring, dtype=np.float64)) for ring in geom["coordinates"][1:]]
+    return Polygon(exterior, holes) if holes else Polygon(exterior)
 
 
 def _as_multipolygon(geometry) -> MultiPolygon:
@@ -428,7 +439,7 @@ class SegmentRequest:
     box: list[float] | None = None
     crs: str = "EPSG:4326"
     session_id: str | None = None
-    simplify_px: float = 0.0
+    simplify_px: float = 0.5
     return_all: bool = False
 
 
