@@ -1,0 +1,294 @@
+"""Benchmark (not a test): click-to-polygon latency, against the raw decoder and a disk baseline.
+
+Starts the real web server (gunicorn, loopback) on a throwaway database with one encoded
+image, then measures in the same run:
+
+1. ``raw``: ``SAM2ImagePredictor.predict`` (prompt encoder + mask decoder + mask upsampling)
+   on the window's features already in memory, no HTTP; ``raw_decoder`` is the prompt
+   encoder + mask decoder alone;
+2. ``warm``: the full HTTP request, features already in the server's LRU;
+3. ``cold``: the full HTTP request on a server whose feature cache holds nothing
+   (``GEOPROMPT_SAM2_FEATURE_CACHE_BYTES=0``), so every click loads from storage;
+4. ``disk_baseline``: per click, read the window's features from float32 ``.npy`` files and
+   call ``SAM2ImagePredictor.predict`` (how desktop plugins do it);
+5. ``load``: N simulated annotators, each clicking every 2 s for D s, on the warm server.
+
+Prints p50/p95 for each and, as the last line, one JSON object.
+
+    GEOPROMPT_DEBUG=true .venv/bin/python bench/segment.py [--annotators 30] [--duration 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
+os.environ.setdefault("GEOPROMPT_DEBUG", "true")
+os.environ.setdefault("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(name: str, values: list[float]) -> dict:
+    p50, p95 = pct(values, 50), pct(values, 95)
+    print(
+        f"{name:<14} n={len(values):<4} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   mean {statistics.mean(values):8.1f} ms"
+    )
+    return {"p50": p50, "p95": p95}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict, port: int, log: Path, workers: int, threads: int) -> subprocess.Popen:
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+    log_file = open(log, "wb")  # noqa: SIM115 - the server writes to it until it is stopped
+    proc = subprocess.Popen(
+        [gunicorn, "backend.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads",
+         str(threads), "--timeout", "120", "--keep-alive", "30"],
+        cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"the web server did not start:\n{log.read_text()[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--annotators", type=int, default=30)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--clicks", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="geoprompt-bench-seg-"))
+    os.environ["GEOPROMPT_STORAGE_URL"] = str(work / "storage")
+
+    import django
+
+    django.setup()
+    import httpx
+    import numpy as np
+    import torch
+    from affine import Affine
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from pyproj import Transformer
+    from rest_framework.authtoken.models import Token
+    from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+    from annotator.choices import Role
+    from annotator.models import FeatureTile, Image, Membership, Project
+    from annotator.services import encoding, features, imagery, sam2_models, segment
+    from annotator.services.storage import get_storage
+
+    settings.SAM2_ALLOW_UNTRAINED = True
+    db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    servers: list[subprocess.Popen] = []
+    try:
+        user = get_user_model().objects.create_user("bench", password=None)
+        token = Token.objects.create(user=user).key
+        project = Project.objects.create(name="bench")
+        Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
+        image = Image.objects.create(project=project, name="naip.tif")
+        image.original_key = f"{image.storage_prefix}/original.tif"
+        get_storage().put_file(REPO.parent / "shared" / "data" / "naip_rgbn_utm14_2020.tif", image.original_key)
+        image.save()
+        imagery.ingest_image(image)
+        encoding.encode_image(image)
+        image.refresh_from_db()
+        (tile,) = FeatureTile.objects.filter(image=image)
+
+        rng = np.random.default_rng(11)
+        pixels = rng.uniform([60, 60], [image.width - 60, image.height - 60], size=(args.clicks, 2))
+        to_crs = Affine.from_gdal(*image.geotransform)
+        to_4326 = Transformer.from_crs(image.crs_wkt, "EPSG:4326", always_xy=True)
+        clicks = [list(to_4326.transform(*(to_crs @ (float(c), float(r))))) for c, r in pixels]
+        loaded = sam2_models.load_model(project.sam2_model)
+        print(
+            f"image {image.width} x {image.height} px, 1 window; model {loaded.name} (untrained={loaded.untrained}); "
+            f"torch threads {torch.get_num_threads()}; server: gunicorn {args.workers} workers x {args.threads} threads"
+        )
+
+        # 1. raw: the predictor on in-memory features.
+        feats = features.to_decoder_inputs(features.load_window_tensors(tile.storage_key))
+        predictor = SAM2ImagePredictor(loaded.model)
+        predictor._features = {"image_embed": feats.image_embed, "high_res_feats": feats.high_res_feats}
+        predictor._orig_hw = [(1024, 1024)]
+        predictor._is_image_set = True
+        raw, raw_decoder = [], []
+        for c, r in [*pixels[:3], *pixels]:
+            t = time.perf_counter()
+            predictor.predict(np.array([[c, r]]), np.array([1]), multimask_output=True)
+            raw.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            segment.run_decoder(loaded, feats, np.array([[c, r]]), np.array([1]), None, None, True)
+            raw_decoder.append((time.perf_counter() - t) * 1000)
+        raw, raw_decoder = raw[3:], raw_decoder[3:]
+
+        # 4. disk baseline: float32 .npy files re-read on every click.
+        npy = work / "npy"
+        npy.mkdir()
+        np.save(npy / "image_embed.npy", feats.image_embed.numpy().astype(np.float32))
+        np.save(npy / "high_res_0.npy", feats.high_res_feats[0].numpy().astype(np.float32))
+        np.save(npy / "high_res_1.npy", feats.high_res_feats[1].numpy().astype(np.float32))
+        disk = []
+        for c, r in [*pixels[:3], *pixels]:
+            t = time.perf_counter()
+            embed = torch.from_numpy(np.load(npy / "image_embed.npy", allow_pickle=False))
+            high = [torch.from_numpy(np.load(npy / f"high_res_{i}.npy", allow_pickle=False)) for i in (0, 1)]
+            predictor._features = {"image_embed": embed, "high_res_feats": high}
+            predictor.predict(np.array([[c, r]]), np.array([1]), multimask_output=True)
+            disk.append((time.perf_counter() - t) * 1000)
+        disk = disk[3:]
+
+        s = connection.settings_dict
+        env = {
+            **os.environ,
+            "GEOPROMPT_DATABASE_URL": (
+                f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+            ),
+            "GEOPROMPT_STORAGE_URL": str(work / "storage"),
+            "GEOPROMPT_REDIS_URL": settings.REDIS_URL,
+            "GEOPROMPT_SAM2_ALLOW_UNTRAINED": "true",
+        }
+        url_path = f"/api/v1/images/{image.pk}/segment"
+        headers = {"Authorization": f"Token {token}"}
+
+        def timed_requests(port: int, points: list, warmup: int) -> tuple[list[float], list[dict]]:
+            out, bodies = [], []
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
+                for i, point in enumerate([*points[:warmup], *points]):
+                    t = time.perf_counter()
+                    response = client.post(url_path, json={"positive": [point]})
+                    elapsed = (time.perf_counter() - t) * 1000
+                    response.raise_for_status()
+                    if i >= warmup:
+                        out.append(elapsed)
+                        bodies.append(response.json()["properties"]["timing_ms"])
+            return out, bodies
+
+        # 2. warm server.
+        warm_port = free_port()
+        servers.append(start_server(env, warm_port, work / "warm.log", args.workers, args.threads))
+        warm, warm_timing = timed_requests(warm_port, clicks, warmup=4 * args.workers)
+
+        # 3. cold server: an LRU of zero bytes keeps nothing.
+        cold_port = free_port()
+        servers.append(
+            start_server(
+                {**env, "GEOPROMPT_SAM2_FEATURE_CACHE_BYTES": "0"}, cold_port, work / "cold.log", 1, args.threads
+            )
+        )
+        cold, cold_timing = timed_requests(cold_port, clicks[:20], warmup=2)
+        servers.pop().terminate()
+
+        # 5. load: annotators clicking every interval on the warm server.
+        latencies: list[float] = []
+        errors = [0]
+        lock = threading.Lock()
+        start_at = time.monotonic() + 1.0
+
+        def annotator(index: int) -> None:
+            local_rng = np.random.default_rng(100 + index)
+            with httpx.Client(base_url=f"http://127.0.0.1:{warm_port}", headers=headers, timeout=30) as client:
+                next_click = start_at + local_rng.uniform(0, args.interval)
+                while next_click < start_at + args.duration:
+                    time.sleep(max(0.0, next_click - time.monotonic()))
+                    point = clicks[int(local_rng.integers(len(clicks)))]
+                    t = time.perf_counter()
+                    try:
+                        response = client.post(url_path, json={"positive": [point]})
+                        ok = response.status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    elapsed = (time.perf_counter() - t) * 1000
+                    with lock:
+                        latencies.append(elapsed)
+                        errors[0] += 0 if ok else 1
+                    next_click += args.interval
+
+        threads = [threading.Thread(target=annotator, args=(i,)) for i in range(args.annotators)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for proc in servers:
+            proc.terminate()
+            proc.wait(20)
+        connection.creation.destroy_test_db(db_name, verbosity=0)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("latency per click (ms):")
+    r = summary("raw", raw)
+    rd = summary("raw_decoder", raw_decoder)
+    w = summary("warm", warm)
+    c = summary("cold", cold)
+    d = summary("disk_baseline", disk)
+    ld = summary("load", latencies)
+    print(
+        "server-side split, warm p50 ms: "
+        + ", ".join(f"{k} {statistics.median(t[k] for t in warm_timing):.1f}" for k in ("load", "decode", "polygonize"))
+    )
+    print(
+        "server-side split, cold p50 ms: "
+        + ", ".join(f"{k} {statistics.median(t[k] for t in cold_timing):.1f}" for k in ("load", "decode", "polygonize"))
+    )
+    print(
+        f"load: {args.annotators} annotators x 1 click / {args.interval:g} s for {args.duration:g} s: "
+        f"{len(latencies)} requests, {errors[0]} errors"
+    )
+    result = {
+        "raw_p50_ms": round(r["p50"], 2),
+        "raw_p95_ms": round(r["p95"], 2),
+        "raw_decoder_p50_ms": round(rd["p50"], 2),
+        "warm_p50_ms": round(w["p50"], 2),
+        "warm_p95_ms": round(w["p95"], 2),
+        "cold_p50_ms": round(c["p50"], 2),
+        "cold_p95_ms": round(c["p95"], 2),
+        "disk_baseline_p50_ms": round(d["p50"], 2),
+        "disk_baseline_p95_ms": round(d["p95"], 2),
+        "warm_over_raw": round(w["p50"] / r["p50"], 4),
+        "cold_over_warm": round(c["p50"] / w["p50"], 4),
+        "disk_baseline_over_warm": round(d["p50"] / w["p50"], 4),
+        "load_p50_ms": round(ld["p50"], 2),
+        "load_p95_ms": round(ld["p95"], 2),
+        "load_requests": len(latencies),
+        "load_errors": errors[0],
+        "annotators": args.annotators,
+        "untrained": True,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
