@@ -35,7 +35,7 @@ from annotator.errors import Conflict
 from annotator.models import FeatureTile, Image, Job
 from annotator.services import jobs
 from annotator.services.features import FEATURE_NAMES, save_window_features
-from annotator.services.imagery import GDAL_SAFE_ENV
+from annotator.services.imagery import GDAL_SAFE_ENV, stretch_to_uint8
 from annotator.services.sam2_models import CheckpointMissing, LoadedModel, load_model, model_identity
 from annotator.services.storage import get_storage
 from annotator.services.windows import FEATURE_BYTES_PER_WINDOW, WINDOW_SIZE, Window, plan_windows
@@ -64,24 +64,6 @@ def image_affine(image: Image) -> Affine:
 def image_windows(image: Image) -> list[Window]:
     """The window plan of an ingested image with the configured stride."""
     return plan_windows(image.width, image.height, image_affine(image), stride=settings.SAM2_WINDOW_STRIDE)
-
-
-def stretch_to_uint8(bands: np.ndarray, valid: np.ndarray, stretch: list[list[float]]) -> np.ndarray:
-    """Apply the image's stretch: ``bands`` [3, H, W] in source units → uint8 RGB [H, W, 3].
-
-    Per band, ``[low, high]`` maps linearly to 0..255 with clipping, truncated to integers
-    as TiTiler's ``rescale`` does, so the map tiles and SAM2 see the same values.
-    Pixels where ``valid`` [H, W] is false (nodata, alpha, NaN) become 0.
-    """
-    out = np.empty((bands.shape[1], bands.shape[2], 3), dtype=np.uint8)
-    for i, (low, high) in enumerate(stretch):
-        # The same operations, in the same order, as rio-tiler's linear_rescale.
-        band = np.clip(bands[i], low, high, dtype=np.float64) - low
-        band /= np.float64(high - low)
-        band *= 255.0
-        band[~valid] = 0
-        out[..., i] = band.astype(np.uint8)
-    return out
 
 
 def read_window_rgb(src: rasterio.io.DatasetReader, image: Image, window: Window) -> np.ndarray:

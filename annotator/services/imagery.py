@@ -111,6 +111,24 @@ def stretch_for(mapping: list[int], stats: list[dict]) -> list[list[float]]:
     return result
 
 
+def stretch_to_uint8(bands: np.ndarray, valid: np.ndarray, stretch: list[list[float]]) -> np.ndarray:
+    """Apply the image's stretch: ``bands`` [3, H, W] in source units → uint8 RGB [H, W, 3].
+
+    Per band, ``[low, high]`` maps linearly to 0..255 with clipping, truncated to integers
+    as TiTiler's ``rescale`` does, so the map tiles and SAM2 see the same values.
+    Pixels where ``valid`` [H, W] is false (nodata, alpha, NaN) become 0.
+    """
+    out = np.empty((bands.shape[1], bands.shape[2], 3), dtype=np.uint8)
+    for i, (low, high) in enumerate(stretch):
+        # The same operations, in the same order, as rio-tiler's linear_rescale.
+        band = np.clip(bands[i], low, high, dtype=np.float64) - low
+        band /= np.float64(high - low)
+        band *= 255.0
+        band[~valid] = 0
+        out[..., i] = band.astype(np.uint8)
+    return out
+
+
 def compute_band_stats(src: rasterio.io.DatasetReader, max_pixels: int) -> list[BandStats]:
     """p2/p98/min/max of every band over valid pixels (nodata, NaN and alpha masked).
 

@@ -24,6 +24,7 @@ from rasterio.windows import Window as RioWindow
 
 from annotator.models import Image
 from annotator.services.exports.gis import image_crs
+from annotator.services.imagery import stretch_to_uint8
 from annotator.services.windows import axis_offsets
 
 EDGE_POINTS = 8  # points per chip edge when a footprint is reprojected to EPSG:4326
@@ -134,23 +135,6 @@ class PixelMapper:
             return np.column_stack([a * x + b * y + c, d * x + e * y + f])
 
         return shapely.transform(geometries, apply)
-
-
-def stretch_to_uint8(bands: np.ndarray, valid: np.ndarray, stretch: list[list[float]]) -> np.ndarray:
-    """``bands`` [3, H, W] in source units → uint8 RGB [H, W, 3] with the image's stretch.
-
-    Per band, ``[low, high]`` maps linearly to 0..255 with clipping and truncation: the same
-    operations, in the same order, as rio-tiler's ``linear_rescale`` (map tiles) and the SAM2
-    encoder's preprocessing. Pixels where ``valid`` [H, W] is false become 0.
-    """
-    out = np.empty((bands.shape[1], bands.shape[2], 3), dtype=np.uint8)
-    for i, (low, high) in enumerate(stretch):
-        band = np.clip(bands[i], low, high, dtype=np.float64) - low
-        band /= np.float64(high - low)
-        band *= 255.0
-        band[~valid] = 0
-        out[..., i] = band.astype(np.uint8)
-    return out
 
 
 def read_chip(src: rasterio.io.DatasetReader, image: Image, chip: Chip) -> tuple[np.ndarray, np.ndarray]:
