@@ -18,9 +18,8 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("GEOPROMPT_DEBUG", "true")
-os.environ.setdefault("GEOPROMPT_REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
+# pytest-django reads the settings before this file is imported, so environment defaults
+# set here would not reach the test process: scripts/test.sh exports them instead.
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("GEOPROMPT_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -129,11 +128,15 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        from django.conf import settings
+
         env = {
             **os.environ,
             "GEOPROMPT_DATABASE_URL": self.db_url,
             "GEOPROMPT_STORAGE_URL": str(self.storage_root),
             "GEOPROMPT_CELERY_EAGER": "false",
+            # The worker listens where the test process sends tasks.
+            "GEOPROMPT_REDIS_URL": settings.CELERY_BROKER_URL,
         }
         celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -196,7 +199,10 @@ def celery_worker(transactional_db, storage_root, tmp_path):
     import redis
     from django.conf import settings
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    if client.connection_pool.connection_kwargs.get("db", 0) == 0:
+        pytest.fail("GEOPROMPT_REDIS_URL points at Redis database 0; run the suite with scripts/test.sh (database 15)")
+    client.flushdb()
     worker = WorkerProcess(test_database_url(), storage_root, tmp_path / "worker.log")
     worker.start()
     yield worker
