@@ -104,14 +104,12 @@ def test_a_signed_token_naming_a_path_outside_geoprompt_images_is_refused(cast, 
         assert tiler.get(_tile_path(token, 1, 0, 0)).status_code == 403, key
 
 
-def test_a_deleted_images_token_gets_404(cast, ingested_image, tiler, client_for):
+def test_a_deleted_images_token_gets_404(cast, ingested_image, tiler, client_for, django_capture_on_commit_callbacks):
     image = ingested_image("hillshade_1band_3857.tif")
     token = tiles.issue_token(image)
-    with_commit = client_for(cast.owner)
-    assert with_commit.delete(f"/api/v1/images/{image.pk}/").status_code == 204
-    from annotator.services.storage import get_storage
-
-    get_storage().delete_prefix(f"projects/{cast.project.pk}/images/{image.pk}")
+    # The files go once the deletion commits.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(cast.owner).delete(f"/api/v1/images/{image.pk}/").status_code == 204
     assert tiler.get(_tile_path(token, *_centre_tile(image))).status_code == 404
 
 

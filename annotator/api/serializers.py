@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from annotator.choices import Role
 from annotator.models import Image, Job, LabelClass, Membership, Project
+from annotator.services.jobs import latest_job_for
 from annotator.services.tiles import tile_url_template
 
 User = get_user_model()
@@ -189,7 +190,7 @@ class ImageSerializer(serializers.ModelSerializer):
     def get_job(self, image: Image) -> dict | None:
         """The latest job on this image (ingest or encode) with its progress."""
         jobs = self.context.get("latest_jobs")
-        job = jobs.get(image.pk) if jobs is not None else image_latest_job(image)
+        job = jobs.get(image.pk) if jobs is not None else latest_job_for(image)
         if job is None:
             return None
         return {"id": job.pk, "kind": job.kind, "status": job.status, "progress": job.progress, "message": job.message}
@@ -199,16 +200,6 @@ class ImageSerializer(serializers.ModelSerializer):
         from annotator.services.encoding import encoding_summary
 
         return encoding_summary(image, self.context.get("feature_stats"))
-
-
-def image_latest_job(image: Image) -> Job | None:
-    from django.contrib.contenttypes.models import ContentType
-
-    return (
-        Job.objects.filter(target_type=ContentType.objects.get_for_model(Image), target_id=image.pk)
-        .order_by("-created_at", "-id")
-        .first()
-    )
 
 
 class ImageUploadSerializer(serializers.Serializer):

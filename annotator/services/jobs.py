@@ -6,6 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,6 +31,14 @@ def enqueue(kind: JobKind, project: Project, target, user, task, **options) -> J
     )
     transaction.on_commit(lambda: task.apply_async(args=[job.pk], task_id=job.celery_task_id, **options))
     return job
+
+
+def latest_job_for(target, kind: JobKind | None = None) -> Job | None:
+    """The newest Job row linked to ``target`` (optionally of one kind)."""
+    found = Job.objects.filter(target_type=ContentType.objects.get_for_model(target), target_id=target.pk)
+    if kind is not None:
+        found = found.filter(kind=kind)
+    return found.order_by("-created_at", "-id").first()
 
 
 def run_job(job_id: int, work: Callable[[Job], str | None]) -> Job | None:

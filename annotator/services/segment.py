@@ -20,7 +20,6 @@ import shapely
 import torch
 import torch.nn.functional as F
 from affine import Affine
-from django.contrib.contenttypes.models import ContentType
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import CRSError
 from rasterio.features import shapes as raster_shapes
@@ -30,9 +29,10 @@ from shapely.validation import make_valid
 
 from annotator.choices import ImageStatus, JobKind
 from annotator.errors import Conflict, InvalidInput, NotFound
-from annotator.models import FeatureTile, Image, Job
+from annotator.models import FeatureTile, Image
 from annotator.services import features, prompt_sessions
 from annotator.services.encoding import current_cache_key
+from annotator.services.jobs import latest_job_for
 from annotator.services.sam2_models import LoadedModel, load_model
 from annotator.services.windows import WINDOW_SIZE
 
@@ -451,13 +451,7 @@ def ensure_encoded(image: Image) -> None:
     """Raise 409 with the encode job's state and progress unless the image's features are ready."""
     if image.status == ImageStatus.ENCODED:
         return
-    job = (
-        Job.objects.filter(
-            kind=JobKind.ENCODE, target_type=ContentType.objects.get_for_model(Image), target_id=image.pk
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
+    job = latest_job_for(image, JobKind.ENCODE)
     job_info = None
     if job is not None:
         job_info = {"id": job.pk, "status": job.status, "progress": job.progress, "message": job.message}
