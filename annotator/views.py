@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -40,7 +41,9 @@ def image_map(request, image_id: int):
         Image.objects.filter(project__in=Project.objects.for_user(request.user)).select_related("project"),
         pk=image_id,
     )
-    return _page(request, "image_map.html", image.project, image=image)
+    return _page(
+        request, "image_map.html", image.project, image=image, max_vertices=settings.MAX_ANNOTATION_VERTICES
+    )
 
 
 @login_required

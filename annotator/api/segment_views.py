@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotator.api.permissions import has_role
@@ -58,6 +58,20 @@ class SegmentRequestSerializer(serializers.Serializer):
         max_value=100.0,
         help_text="topology-preserving simplification tolerance in window pixels; 0 keeps every pixel corner",
     )
+    min_area_px = serializers.FloatField(
+        default=segment_service.MIN_AREA_PX,
+        min_value=0.0,
+        max_value=1_000_000.0,
+        help_text="parts and holes smaller than this many window pixels are dropped (holes filled)",
+    )
+    max_vertices = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=4,
+        max_value=1_000_000,
+        help_text="simplify further (doubling the tolerance, up to 64 px) until at most this many vertices remain",
+    )
     return_all = serializers.BooleanField(default=False, help_text="also return the three candidate masks")
 
     def validate(self, attrs):
@@ -83,4 +97,6 @@ class ImageSegmentView(APIView):
             raise PermissionDenied("Viewers cannot segment; ask an owner for the annotator role.")
         body = SegmentRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        return Response(segment_service.segment(image, segment_service.SegmentRequest(**body.validated_data)))
+        result = segment_service.segment(image, segment_service.SegmentRequest(**body.validated_data))
+        # The outline can have thousands of vertices; GEOS writes them, not DRF's JSON renderer.
+        return HttpResponse(result.to_json(), content_type="application/json")

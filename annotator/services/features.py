@@ -79,12 +79,16 @@ def load_window_tensors(key: str) -> dict[str, torch.Tensor]:
 def to_decoder_inputs(
     tensors: dict[str, torch.Tensor], device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> WindowFeatures:
-    """fp16 stored tensors → decoder-ready :class:`WindowFeatures` on ``device``."""
+    """fp16 stored tensors → decoder-ready :class:`WindowFeatures` on ``device``.
+
+    The high-resolution features are laid out channels-last, which :mod:`decoder` reads
+    without copying; as NCHW tensors they are the same values for any other consumer.
+    """
     return WindowFeatures(
         image_embed=tensors["image_embed"].to(device, dtype)[None],
         high_res_feats=[
-            tensors["high_res_feats_0"].to(device, dtype)[None],
-            tensors["high_res_feats_1"].to(device, dtype)[None],
+            tensors[name].to(device, dtype)[None].contiguous(memory_format=torch.channels_last)
+            for name in ("high_res_feats_0", "high_res_feats_1")
         ],
     )
 

@@ -10,6 +10,7 @@ through the window transform to the image CRS and then to EPSG:4326. Areas are g
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,26 +21,23 @@ import shapely
 import torch
 import torch.nn.functional as F
 from affine import Affine
-from pyproj import CRS, Geod, Transformer
+from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
-from rasterio.features import shapes as raster_shapes
-from rasterio.features import sieve as raster_sieve
-from shapely.geometry import MultiPolygon, Point, Polygon, box, mapping
-from shapely.validation import make_valid
+from shapely.geometry import MultiPolygon
 
 from annotator.choices import ImageStatus, JobKind
 from annotator.errors import Conflict, InvalidInput, NotFound
 from annotator.models import FeatureTile, Image
-from annotator.services import features, prompt_sessions
+from annotator.services import decoder, features, outline, prompt_sessions
 from annotator.services.encoding import current_cache_key
 from annotator.services.jobs import latest_job_for
 from annotator.services.sam2_models import LoadedModel, load_model
 from annotator.services.windows import WINDOW_SIZE
 
-GEOD = Geod(ellps="WGS84")
 # Prompts closer than this many window pixels to a cut window edge count as touching it.
 EDGE_PX = 2
-MIN_SPECK_PX = 16.0
+# Parts and holes of fewer window pixels are dropped (filled) by default.
+MIN_AREA_PX = 16.0
 MAX_POINTS = 64
 
 
@@ -233,7 +231,7 @@ def run_decoder(
     mask_input: np.ndarray | None,
     multimask: bool,
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """SAM2's prompt encoder and mask decoder, as ``SAM2ImagePredictor._predict`` runs them.
+    """SAM2's prompt encoder and mask decoder (:mod:`decoder`), as ``SAM2ImagePredictor._predict`` runs them.
 
     Args:
         points: [N, 2] window pixels (x, y) in the 1024 x 1024 frame; labels [N] (1 positive, 0 negative).
@@ -257,15 +255,7 @@ def run_decoder(
     if mask_input is not None:
         masks = torch.as_tensor(mask_input, dtype=torch.float32, device=device)[None]
     sparse, dense = model.sam_prompt_encoder(points=concat, boxes=None, masks=masks)
-    low_res, scores, _, _ = model.sam_mask_decoder(
-        image_embeddings=feats.image_embed,
-        image_pe=model.sam_prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=multimask,
-        repeat_image=False,
-        high_res_features=feats.high_res_feats,
-    )
+    low_res, scores = decoder.decode(model, feats.image_embed, feats.high_res_feats, sparse, dense, multimask)
     return torch.clamp(low_res[0], -32.0, 32.0), scores[0].float().cpu().numpy()
 
 
@@ -341,91 +331,47 @@ def touches_cut_edge(mask: np.ndarray, cut_edges: tuple[bool, bool, bool, bool])
 
 
 # ---------------------------------------------------------------------------------------
-# Mask → polygon
+# Mask → polygon (:mod:`outline`) → EPSG:4326
 
 
-def mask_to_polygon(
-    mask: np.ndarray,
-    positive_px: np.ndarray,
-    box_px: np.ndarray | None,
-    simplify_px: float = 0.0,
-    min_area_px: float = MIN_SPECK_PX,
-) -> MultiPolygon:
-    """The connected part(s) of ``mask`` [h, w] that the prompts select, in window pixel coordinates.
+def _through(transform: Affine, transformer: Transformer):
+    """A ``shapely.transform`` function: window pixels → image CRS (the window's affine) → the transformer's CRS."""
+    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
 
-    Pixel (col, row) covers [col, col + 1] x [row, row + 1]. Parts containing a positive
-    point are kept (or, with a box and no positive point, parts intersecting the box; or
-    else the largest part); holes are kept; parts and holes smaller than ``min_area_px``
-    are dropped; topology-preserving simplification by ``simplify_px``; valid geometry.
-    """
-    if not mask.any():
-        return MultiPolygon()
-    rows, cols = np.nonzero(mask)
-    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    crop = mask[r0:r1, c0:c1].astype(np.uint8)
-    # GDAL's sieve merges specks and tiny holes into their surroundings before polygonizing,
-    # which bounds the work on noisy masks.
-    if min_area_px >= 2:
-        crop = raster_sieve(crop, size=int(min_area_px), connectivity=4)
-    offset = Affine.translation(float(c0), float(r0))
-    parts = np.array(
-        [_polygon(geom) for geom, _value in raster_shapes(crop, mask=crop > 0, connectivity=4, transform=offset)],
-        dtype=object,
-    )
-    if len(parts):
-        parts = parts[shapely.area(parts) >= min_area_px]
-    if not len(parts):
-        return MultiPolygon()
-    chosen = np.zeros(len(parts), dtype=bool)
-    for x, y in positive_px:
-        inside = shapely.contains_xy(parts, float(x), float(y))
-        chosen |= inside if inside.any() else shapely.dwithin(parts, Point(float(x), float(y)), 0.5)
-    if not chosen.any() and box_px is not None:
-        chosen = shapely.intersects(parts, box(*box_px))
-    if not chosen.any():
-        chosen[int(np.argmax(shapely.area(parts)))] = True
-    selected = [Polygon(p.exterior, [h for h in p.interiors if Polygon(h).area >= min_area_px]) for p in parts[chosen]]
-    geometry = shapely.union_all(selected) if len(selected) > 1 else selected[0]
-    if simplify_px > 0:
-        geometry = geometry.simplify(simplify_px, preserve_topology=True)
-    # 4-connected parts polygonize into valid polygons (8-connected ones can touch their own
-    # holes along a corner chain); the check is cheap, the repair is not.
-    return _as_multipolygon(geometry if geometry.is_valid else make_valid(geometry))
+    def apply(xy: np.ndarray) -> np.ndarray:
+        x = a * xy[:, 0] + b * xy[:, 1] + c
+        y = d * xy[:, 0] + e * xy[:, 1] + f
+        return np.column_stack(transformer.transform(x, y))
 
-
-def _polygon(geom: dict) -> Polygon:
-    """A GeoJSON-like polygon mapping (as rasterio's ``shapes`` yields) as a shapely Polygon, fast."""
-    exterior = shapely.linearrings(np.asarray(geom["coordinates"][0], dtype=np.float64))
-    holes = [shapely.linearrings(np.asarray(ring, dtype=np.float64)) for ring in geom["coordinates"][1:]]
-    return Polygon(exterior, holes) if holes else Polygon(exterior)
-
-
-def _as_multipolygon(geometry) -> MultiPolygon:
-    if isinstance(geometry, MultiPolygon):
-        return geometry
-    if isinstance(geometry, Polygon):
-        return MultiPolygon([geometry]) if not geometry.is_empty else MultiPolygon()
-    polygons = [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon | MultiPolygon)]
-    flat = []
-    for g in polygons:
-        flat.extend(g.geoms if isinstance(g, MultiPolygon) else [g])
-    return MultiPolygon(flat)
+    return apply
 
 
 def window_to_4326(geometry: MultiPolygon, transform: Affine, crs_wkt: str):
-    """Window pixel geometry → image CRS (affine) → EPSG:4326 (lon, lat)."""
-    in_crs = shapely.affinity.affine_transform(
-        geometry, [transform.a, transform.b, transform.d, transform.e, transform.c, transform.f]
-    )
-    transformer = _to_4326(crs_wkt)
-    return shapely.transform(in_crs, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+    """Window pixel geometry → EPSG:4326 (lon, lat), in one vectorized pass over the vertices."""
+    return shapely.transform(geometry, _through(transform, _to_4326(crs_wkt)))
 
 
-def geodesic_area_m2(geometry_4326) -> float:
-    if geometry_4326.is_empty:
+def image_center(image: Image) -> tuple[float, float]:
+    """The image's centre in EPSG:4326 (lon, lat), rounded to 0.01°."""
+    x, y = Affine.from_gdal(*image.geotransform) @ (image.width / 2, image.height / 2)
+    lon, lat = _to_4326(image.crs_wkt).transform(x, y)
+    return round(lon, 2), round(lat, 2)
+
+
+@lru_cache(maxsize=64)
+def _area_transformer(crs_wkt: str, lon: float, lat: float) -> Transformer:
+    # Lambert azimuthal equal-area on the WGS84 ellipsoid: a planar area there is the area on
+    # the ellipsoid, so shapely's C area replaces a per-ring geodesic loop (thousands of
+    # rings on a noisy mask). The centre only keeps the numbers small.
+    laea = CRS.from_proj4(f"+proj=laea +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m +no_defs")
+    return Transformer.from_crs(CRS.from_wkt(crs_wkt), laea, always_xy=True)
+
+
+def area_m2(geometry_px: MultiPolygon, transform: Affine, to_equal_area: Transformer) -> float:
+    """Area in m² on the WGS84 ellipsoid of a window-pixel geometry (through an equal-area projection)."""
+    if geometry_px.is_empty:
         return 0.0
-    area, _perimeter = GEOD.geometry_area_perimeter(geometry_4326)
-    return abs(float(area))
+    return float(shapely.area(shapely.transform(geometry_px, _through(transform, to_equal_area))))
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,6 +386,8 @@ class SegmentRequest:
     crs: str = "EPSG:4326"
     session_id: str | None = None
     simplify_px: float = 0.5
+    min_area_px: float = MIN_AREA_PX
+    max_vertices: int | None = None
     return_all: bool = False
 
 
@@ -461,7 +409,7 @@ def ensure_encoded(image: Image) -> None:
     )
 
 
-def segment(image: Image, request: SegmentRequest) -> dict:
+def segment(image: Image, request: SegmentRequest) -> Segmentation:
     """Decode the prompts into a GeoJSON Feature (EPSG:4326) with score, level, window, timings.
 
     The finest level whose window holds every prompt is tried first; when the mask reaches
@@ -500,18 +448,22 @@ def segment(image: Image, request: SegmentRequest) -> dict:
     ref = result.window
     window_points, _labels, box_px = result.extra["window_prompts"]
     positive_win = window_points[: len(prompts.positive)]
-    geometry_px = mask_to_polygon(result.masks[result.best], positive_win, box_px, request.simplify_px)
-    geometry = window_to_4326(geometry_px, ref.transform, image.crs_wkt)
+    area = _area_transformer(image.crs_wkt, *image_center(image))
+
+    def outline_of(mask: np.ndarray) -> tuple[outline.Outline, MultiPolygon, float]:
+        shape = outline.mask_outline(
+            mask, positive_win, box_px, request.simplify_px, request.min_area_px, request.max_vertices
+        )
+        lonlat = window_to_4326(shape.geometry, ref.transform, image.crs_wkt)
+        return shape, lonlat, area_m2(shape.geometry, ref.transform, area)
+
+    best_outline, geometry, best_area = outline_of(result.masks[result.best])
     candidates_out = None
     if request.return_all:
         candidates_out = []
         for i, score in enumerate(result.scores):
-            g = window_to_4326(
-                mask_to_polygon(result.masks[i], positive_win, box_px, request.simplify_px),
-                ref.transform,
-                image.crs_wkt,
-            )
-            candidates_out.append({"score": float(score), "geometry": mapping(g), "area_m2": geodesic_area_m2(g)})
+            shape, g, a = outline_of(result.masks[i]) if i != result.best else (best_outline, geometry, best_area)
+            candidates_out.append((g, {"score": float(score), "area_m2": a, "simplify_px": shape.simplify_px}))
     t_end = time.perf_counter()
     tile = ref.tile
     properties = {
@@ -530,7 +482,10 @@ def segment(image: Image, request: SegmentRequest) -> dict:
         "untrained": tile.untrained,
         "session_id": session_id,
         "used_previous_mask": result.used_previous_mask,
-        "area_m2": geodesic_area_m2(geometry),
+        "area_m2": best_area,
+        "simplify_px": best_outline.simplify_px,
+        "vertices": best_outline.vertices,
+        "holes_filled": best_outline.holes_filled,
         "crs": "EPSG:4326",
         "timing_ms": {
             "load": round(sum(d.load_ms for d in tried), 2),
@@ -539,13 +494,31 @@ def segment(image: Image, request: SegmentRequest) -> dict:
             "total": round((t_end - started) * 1000, 2),
         },
     }
-    if candidates_out is not None:
-        properties["candidates"] = candidates_out
-    return {
-        "type": "Feature",
-        "geometry": mapping(geometry) if not geometry.is_empty else None,
-        "properties": properties,
-    }
+    return Segmentation(geometry, properties, candidates_out)
+
+
+@dataclass
+class Segmentation:
+    """The endpoint's answer: an EPSG:4326 outline, its properties and optionally the candidates'."""
+
+    geometry: MultiPolygon
+    properties: dict
+    candidates: list[tuple[MultiPolygon, dict]] | None = None
+
+    def to_json(self) -> str:
+        """The GeoJSON Feature as text; GEOS writes the coordinates (several times faster than ``json``)."""
+        properties = json.dumps(self.properties)
+        if self.candidates is not None:
+            items = ",".join(f'{{"geometry":{_geojson(g)},{json.dumps(info)[1:]}' for g, info in self.candidates)
+            properties = f'{properties[:-1]},"candidates":[{items}]}}'
+        return f'{{"type":"Feature","geometry":{_geojson(self.geometry)},"properties":{properties}}}'
+
+    def to_dict(self) -> dict:
+        return json.loads(self.to_json())
+
+
+def _geojson(geometry) -> str:
+    return "null" if geometry.is_empty else shapely.to_geojson(geometry)
 
 
 def _step_for(ref: WindowRef, prompts: Prompts) -> prompt_sessions.Step:

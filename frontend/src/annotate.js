@@ -15,6 +15,8 @@ const canAnnotate = ["owner", "reviewer", "annotator"].includes(role);
 const canReview = role === "owner" || role === "reviewer";
 // Outline simplification asked of the segment endpoint, in image pixels: fewer vertices to edit.
 const SIMPLIFY_PX = 1.0;
+// The server simplifies further until an outline can be saved under the annotation vertex limit.
+const MAX_VERTICES = Number(root.dataset.maxVertices) || null;
 const focusId = Number(new URLSearchParams(location.search).get("annotation")) || null;
 
 const $ = (id) => document.getElementById(id);
@@ -205,7 +207,7 @@ async function segment() {
   const started = performance.now();
   segmentEl.textContent = "Segmenting…";
   const result = await api(`/api/v1/images/${imageId}/segment`, {
-    method: "POST", body: { positive, negative, box, session_id: sessionId, simplify_px: SIMPLIFY_PX },
+    method: "POST", body: { positive, negative, box, session_id: sessionId, simplify_px: SIMPLIFY_PX, max_vertices: MAX_VERTICES },
   });
   if (seq !== segmentSeq) return; // a newer prompt is on its way
   const roundTrip = performance.now() - started;
@@ -228,6 +230,7 @@ async function segment() {
   if (p.model) $("model-status").textContent = `Model: ${p.model}`;
   if (p.untrained) banner.hidden = false;
   if (!feature.geometry) segmentEl.textContent += " · no object found";
+  if (p.simplify_px > SIMPLIFY_PX) segmentEl.textContent += ` · simplified at ${p.simplify_px} px to fit ${MAX_VERTICES} vertices`;
   showSelection();
 }
 
