@@ -2,6 +2,12 @@
 
 import os
 
+# Set before torch loads OpenMP. Request threads call the SAM2 decoder in short bursts; with
+# OpenMP's default spin-waiting, idle decoder threads keep burning the cores that the next
+# requests need (measured: 350 ms of CPU per click spinning against 190 ms sleeping, at the
+# same latency). An explicit OMP_WAIT_POLICY in the environment still wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")

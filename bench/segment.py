@@ -4,14 +4,18 @@ Starts the real web server (gunicorn, loopback) on a throwaway database with one
 image, then measures in the same run:
 
 1. ``raw``: ``SAM2ImagePredictor.predict`` (prompt encoder + mask decoder + mask upsampling)
-   on the window's features already in memory, no HTTP; ``raw_decoder`` is the prompt
-   encoder + mask decoder alone;
+   on the window's features already in memory, no HTTP; ``endpoint_decoder`` is the call
+   the endpoint makes (prompt encoder + :mod:`annotator.services.decoder`), also in memory;
 2. ``warm``: the full HTTP request, features already in the server's LRU;
 3. ``cold``: the full HTTP request on a server whose feature cache holds nothing
    (``GEOPROMPT_SAM2_FEATURE_CACHE_BYTES=0``), so every click loads from storage;
 4. ``disk_baseline``: per click, read the window's features from float32 ``.npy`` files and
    call ``SAM2ImagePredictor.predict`` (how desktop plugins do it);
-5. ``load``: N simulated annotators, each clicking every 2 s for D s, on the warm server.
+5. ``load``: N simulated annotators, each clicking every 2 s for D s, on the warm server;
+   every click is a new random point (no two requests alike).
+
+Also printed: the web workers' CPU time per warm click (``server_cpu_ms_per_click``), which
+bounds the clicks per second that the cores can serve.
 
 Prints p50/p95 for each and, as the last line, one JSON object.
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import socket
@@ -48,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
 def summary(name: str, values: list[float]) -> dict:
     p50, p95 = pct(values, 50), pct(values, 95)
     print(
-        f"{name:<14} n={len(values):<4} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   mean {statistics.mean(values):8.1f} ms"
+        f"{name:<17} n={len(values):<4} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   mean {statistics.mean(values):8.1f} ms"
     )
     return {"p50": p50, "p95": p95}
 
@@ -78,6 +83,17 @@ def start_server(env: dict, port: int, log: Path, workers: int, threads: int) ->
     raise RuntimeError(f"the web server did not start:\n{log.read_text()[-3000:]}")
 
 
+def server_cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU seconds of a gunicorn master's worker processes (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    for pid in children:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotators", type=int, default=30)
@@ -88,6 +104,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request costs the client CPU
     work = Path(tempfile.mkdtemp(prefix="geoprompt-bench-seg-"))
     os.environ["GEOPROMPT_STORAGE_URL"] = str(work / "storage")
 
@@ -144,15 +161,15 @@ def main() -> None:
         predictor._features = {"image_embed": feats.image_embed, "high_res_feats": feats.high_res_feats}
         predictor._orig_hw = [(1024, 1024)]
         predictor._is_image_set = True
-        raw, raw_decoder = [], []
+        raw, endpoint_decoder = [], []
         for c, r in [*pixels[:3], *pixels]:
             t = time.perf_counter()
             predictor.predict(np.array([[c, r]]), np.array([1]), multimask_output=True)
             raw.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             segment.run_decoder(loaded, feats, np.array([[c, r]]), np.array([1]), None, None, True)
-            raw_decoder.append((time.perf_counter() - t) * 1000)
-        raw, raw_decoder = raw[3:], raw_decoder[3:]
+            endpoint_decoder.append((time.perf_counter() - t) * 1000)
+        raw, endpoint_decoder = raw[3:], endpoint_decoder[3:]
 
         # 4. disk baseline: float32 .npy files re-read on every click.
         npy = work / "npy"
@@ -199,7 +216,10 @@ def main() -> None:
         # 2. warm server.
         warm_port = free_port()
         servers.append(start_server(env, warm_port, work / "warm.log", args.workers, args.threads))
-        warm, warm_timing = timed_requests(warm_port, clicks, warmup=4 * args.workers)
+        timed_requests(warm_port, clicks[: 4 * args.workers], warmup=0)
+        cpu_before = server_cpu_seconds(servers[-1])
+        warm, warm_timing = timed_requests(warm_port, clicks, warmup=0)
+        server_cpu_ms = (server_cpu_seconds(servers[-1]) - cpu_before) * 1000 / len(clicks)
 
         # 3. cold server: an LRU of zero bytes keeps nothing.
         cold_port = free_port()
@@ -211,7 +231,10 @@ def main() -> None:
         cold, cold_timing = timed_requests(cold_port, clicks[:20], warmup=2)
         servers.pop().terminate()
 
-        # 5. load: annotators clicking every interval on the warm server.
+        # 5. load: annotators clicking every interval on the warm server, each click a new point.
+        load_pixels = rng.uniform([60, 60], [image.width - 60, image.height - 60], size=(4000, 2))
+        load_clicks = [list(to_4326.transform(*(to_crs @ (float(c), float(r))))) for c, r in load_pixels]
+        next_load_click = iter(range(len(load_clicks)))
         latencies: list[float] = []
         errors = [0]
         lock = threading.Lock()
@@ -223,7 +246,8 @@ def main() -> None:
                 next_click = start_at + local_rng.uniform(0, args.interval)
                 while next_click < start_at + args.duration:
                     time.sleep(max(0.0, next_click - time.monotonic()))
-                    point = clicks[int(local_rng.integers(len(clicks)))]
+                    with lock:
+                        point = load_clicks[next(next_load_click)]
                     t = time.perf_counter()
                     try:
                         response = client.post(url_path, json={"positive": [point]})
@@ -250,7 +274,7 @@ def main() -> None:
 
     print("latency per click (ms):")
     r = summary("raw", raw)
-    rd = summary("raw_decoder", raw_decoder)
+    rd = summary("endpoint_decoder", endpoint_decoder)
     w = summary("warm", warm)
     c = summary("cold", cold)
     d = summary("disk_baseline", disk)
@@ -263,6 +287,7 @@ def main() -> None:
         "server-side split, cold p50 ms: "
         + ", ".join(f"{k} {statistics.median(t[k] for t in cold_timing):.1f}" for k in ("load", "decode", "polygonize"))
     )
+    print(f"web workers' CPU per warm click: {server_cpu_ms:.1f} ms")
     print(
         f"load: {args.annotators} annotators x 1 click / {args.interval:g} s for {args.duration:g} s: "
         f"{len(latencies)} requests, {errors[0]} errors"
@@ -270,7 +295,7 @@ def main() -> None:
     result = {
         "raw_p50_ms": round(r["p50"], 2),
         "raw_p95_ms": round(r["p95"], 2),
-        "raw_decoder_p50_ms": round(rd["p50"], 2),
+        "endpoint_decoder_p50_ms": round(rd["p50"], 2),
         "warm_p50_ms": round(w["p50"], 2),
         "warm_p95_ms": round(w["p95"], 2),
         "cold_p50_ms": round(c["p50"], 2),
@@ -278,6 +303,8 @@ def main() -> None:
         "disk_baseline_p50_ms": round(d["p50"], 2),
         "disk_baseline_p95_ms": round(d["p95"], 2),
         "warm_over_raw": round(w["p50"] / r["p50"], 4),
+        "warm_over_endpoint_decoder": round(w["p50"] / rd["p50"], 4),
+        "server_cpu_ms_per_click": round(server_cpu_ms, 1),
         "cold_over_warm": round(c["p50"] / w["p50"], 4),
         "disk_baseline_over_warm": round(d["p50"] / w["p50"], 4),
         "load_p50_ms": round(ld["p50"], 2),
