@@ -41,9 +41,7 @@ def image_map(request, image_id: int):
         Image.objects.filter(project__in=Project.objects.for_user(request.user)).select_related("project"),
         pk=image_id,
     )
-    return _page(
-        request, "image_map.html", image.project, image=image, max_vertices=settings.MAX_ANNOTATION_VERTICES
-    )
+    return _page(request, "image_map.html", image.project, image=image, max_vertices=settings.MAX_ANNOTATION_VERTICES)
 
 
 @login_required

@@ -12,3 +12,21 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 application = get_wsgi_application()
+
+
+def _load_decoder() -> None:
+    """Build the default SAM2 model now, so that the first click after a start is not the slow one."""
+    import logging
+
+    from django.conf import settings
+
+    from annotator.errors import GeopromptError
+    from annotator.services import decoder, sam2_models
+
+    try:
+        decoder.prepare(sam2_models.load_model(settings.SAM2_MODEL).model)
+    except GeopromptError as exc:  # no checkpoint yet: the first click will say so
+        logging.getLogger(__name__).warning("SAM2 decoder not preloaded: %s", exc)
+
+
+_load_decoder()

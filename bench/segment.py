@@ -213,10 +213,22 @@ def main() -> None:
                         bodies.append(response.json()["properties"]["timing_ms"])
             return out, bodies
 
+        def warm_up(port: int, points: list, workers: int) -> None:
+            """Concurrent connections, so that every worker process loads the model and the features."""
+
+            def one(offset: int) -> None:
+                timed_requests(port, points[offset : offset + 3], warmup=0)
+
+            pool = [threading.Thread(target=one, args=(i,)) for i in range(4 * workers)]
+            for thread in pool:
+                thread.start()
+            for thread in pool:
+                thread.join()
+
         # 2. warm server.
         warm_port = free_port()
         servers.append(start_server(env, warm_port, work / "warm.log", args.workers, args.threads))
-        timed_requests(warm_port, clicks[: 4 * args.workers], warmup=0)
+        warm_up(warm_port, clicks, args.workers)
         cpu_before = server_cpu_seconds(servers[-1])
         warm, warm_timing = timed_requests(warm_port, clicks, warmup=0)
         server_cpu_ms = (server_cpu_seconds(servers[-1]) - cpu_before) * 1000 / len(clicks)

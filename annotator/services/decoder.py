@@ -69,7 +69,8 @@ def _as_matrix(layer: nn.ConvTranspose2d) -> tuple[torch.Tensor, torch.Tensor]:
     return matrix, layer.bias.detach().repeat(4).contiguous()
 
 
-def _prepare(model: nn.Module) -> _Upscaling | None:
+def prepare(model: nn.Module) -> _Upscaling | None:
+    """The upscaling matrices of ``model`` (built once per model and kept), or None if it cannot use them."""
     with _prepared_lock:
         if model in _prepared:
             return _prepared[model]
@@ -124,7 +125,7 @@ def decode(
         multimask_output: three masks (True) or one (False), as ``MaskDecoder.forward``.
     """
     decoder = model.sam_mask_decoder
-    up = _prepare(model)
+    up = prepare(model)
     if up is None or image_embed.shape[0] != 1:
         masks, scores, _, _ = decoder(
             image_embeddings=image_embed,
