@@ -76,8 +76,7 @@ def click_until_polygon(page) -> tuple[dict, tuple[float, float]]:
 def drag_a_vertex(page, dx: float, dy: float) -> None:
     """Drag the vertex handle farthest from its neighbours (masks can have crowded edges)."""
     page.locator(".leaflet-marker-icon.marker-icon:not(.marker-icon-middle)").first.wait_for()
-    x, y = page.evaluate(
-        """() => {
+    script = """() => {
           const c = [...document.querySelectorAll('.leaflet-marker-icon.marker-icon:not(.marker-icon-middle)')]
             .map((m) => { const r = m.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; });
           let best = c[0], gap = -1;
@@ -87,7 +86,15 @@ def drag_a_vertex(page, dx: float, dy: float) -> None:
           }
           return best;
         }"""
-    )
+    # A page that has just opened may still be zooming to the annotation: take the handle
+    # once it has stopped moving, or the press lands beside it and pans the map instead.
+    x, y = page.evaluate(script)
+    for _ in range(50):
+        page.wait_for_timeout(100)
+        again = page.evaluate(script)
+        if abs(again[0] - x) < 0.5 and abs(again[1] - y) < 0.5:
+            break
+        x, y = again
     page.mouse.move(x, y)
     page.mouse.down()
     page.mouse.move(x + dx / 2, y + dy / 2, steps=4)
