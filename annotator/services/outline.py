@@ -159,16 +159,17 @@ def mask_outline(
     return Outline(simplified, tolerance, int(vertices), holes_filled)
 
 
+def polygon_parts(geometry) -> list[Polygon]:
+    """The non-degenerate polygons of any geometry (``make_valid`` collections included)."""
+    if geometry is None or geometry.is_empty:
+        return []
+    if geometry.geom_type == "Polygon":
+        return [geometry] if geometry.area > 0 else []
+    if geometry.geom_type in ("MultiPolygon", "GeometryCollection"):
+        return [p for part in geometry.geoms for p in polygon_parts(part)]
+    return []
+
+
 def as_multipolygon(geometry) -> MultiPolygon:
-    """Polygons of any geometry (collections from ``make_valid`` included) as one MultiPolygon."""
-    if isinstance(geometry, MultiPolygon):
-        return geometry
-    if isinstance(geometry, Polygon):
-        return MultiPolygon([geometry]) if not geometry.is_empty else MultiPolygon()
-    flat = []
-    for g in getattr(geometry, "geoms", []):
-        if isinstance(g, Polygon) and not g.is_empty:
-            flat.append(g)
-        elif isinstance(g, MultiPolygon):
-            flat.extend(g.geoms)
-    return MultiPolygon(flat)
+    """Polygons of any geometry as one MultiPolygon."""
+    return geometry if isinstance(geometry, MultiPolygon) else MultiPolygon(polygon_parts(geometry))

@@ -46,6 +46,7 @@ from annotator.models import (
 )
 from annotator.services import jobs
 from annotator.services.annotations import geodesic_area_m2, version_row
+from annotator.services.outline import polygon_parts
 from annotator.services.storage import get_storage
 
 SUFFIXES = (".geojson", ".json", ".gpkg", ".zip")
@@ -268,16 +269,6 @@ def read_vector(path: str, class_attribute: str = "") -> VectorFeatures:
 # --- import ----------------------------------------------------------------------------
 
 
-def _polygon_parts(geometry) -> list:
-    if geometry is None or geometry.is_empty:
-        return []
-    if geometry.geom_type == "Polygon":
-        return [geometry] if geometry.area > 0 else []
-    if geometry.geom_type in ("MultiPolygon", "GeometryCollection"):
-        return [p for part in geometry.geoms for p in _polygon_parts(part)]
-    return []
-
-
 def clip_to_footprint(features: VectorFeatures, footprint: GEOSGeometry) -> list[tuple[int, MultiPolygon]]:
     """(feature index, MultiPolygon in EPSG:4326) for each feature that meets the footprint."""
     area = shapely.from_wkb(bytes(footprint.wkb))
@@ -290,7 +281,7 @@ def clip_to_footprint(features: VectorFeatures, footprint: GEOSGeometry) -> list
     limit = settings.MAX_ANNOTATION_VERTICES
     kept = []
     for index, geometry in enumerate(clipped):
-        parts = _polygon_parts(geometry)
+        parts = polygon_parts(geometry)
         if not parts:
             continue
         multi = shapely.MultiPolygon(parts)
