@@ -28,7 +28,7 @@ def project_list(request):
 
 @login_required
 def project_detail(request, project_id: int):
-    from annotator.services.sam2_models import MODELS
+    from annotator.sam2.registry import MODELS
 
     project = _my_project(request, project_id)
     return _page(request, "project_detail.html", project, images=project.images.all(), sam2_models=list(MODELS))

@@ -135,7 +135,7 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 # Uploads larger than this go to a temporary file, never to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
-FILE_UPLOAD_HANDLERS = ["annotator.uploads.SizeLimitedUploadHandler"]
+FILE_UPLOAD_HANDLERS = ["annotator.imagery.uploads.SizeLimitedUploadHandler"]
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the page's JavaScript sends it back in X-CSRFToken

@@ -22,9 +22,9 @@ from titiler.core.factory import TilerFactory
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 django.setup()
 
-from annotator.services.imagery import GDAL_SAFE_ENV  # noqa: E402
-from annotator.services.storage import get_storage  # noqa: E402
-from annotator.services.tiles import TileClaims, TileTokenError, read_token  # noqa: E402
+from annotator.imagery.ingest import GDAL_SAFE_ENV  # noqa: E402
+from annotator.imagery.tiles import TileClaims, TileTokenError, read_token  # noqa: E402
+from annotator.storage import get_storage  # noqa: E402
 
 
 def token_claims(token: Annotated[str, Path(description="Tile token issued by the Geoprompt API")]) -> TileClaims:

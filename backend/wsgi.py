@@ -21,7 +21,8 @@ def _load_decoder() -> None:
     from django.conf import settings
 
     from annotator.errors import GeopromptError
-    from annotator.services import decoder, sam2_models
+    from annotator.sam2 import decoder
+    from annotator.sam2 import registry as sam2_models
 
     try:
         decoder.prepare(sam2_models.load_model(settings.SAM2_MODEL).model)

@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--height", type=int, default=1536)
-    parser.add_argument("--source", default=str(REPO.parent / "shared" / "data" / "naip_rgbn_utm14_2020.tif"))
+    parser.add_argument("--source", default=str(REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif"))
     args = parser.parse_args()
 
     storage_dir = tempfile.mkdtemp(prefix="geoprompt-bench-")
@@ -55,9 +55,11 @@ def main() -> None:
     from rasterio.windows import Window as RioWindow
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
+    from annotator.imagery import ingest as imagery
     from annotator.models import FeatureTile, Image, Project
-    from annotator.services import encoding, imagery, sam2_models
-    from annotator.services.storage import get_storage
+    from annotator.sam2 import encoding
+    from annotator.sam2 import registry as sam2_models
+    from annotator.storage import get_storage
 
     settings.SAM2_BATCH_SIZE = args.batch_size
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)

@@ -57,8 +57,8 @@ def child(export_id: int) -> None:
     import django
 
     django.setup()
+    from annotator.exports.build import build_export
     from annotator.models import Export
-    from annotator.services.exports.build import build_export
 
     export = Export.objects.select_related("project", "created_by").get(pk=export_id)
     baseline = _rss_mib()
@@ -174,10 +174,10 @@ def main() -> None:
     from django.db import connection
 
     from annotator.choices import ImageStatus
+    from annotator.exports.filters import parse_filters
+    from annotator.exports.options import parse_options
     from annotator.models import Export, Image, LabelClass, Project
-    from annotator.services.exports.filters import parse_filters
-    from annotator.services.exports.options import parse_options
-    from annotator.services.storage import get_storage
+    from annotator.storage import get_storage
 
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:

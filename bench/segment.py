@@ -5,7 +5,7 @@ image, then measures in the same run:
 
 1. ``raw``: ``SAM2ImagePredictor.predict`` (prompt encoder + mask decoder + mask upsampling)
    on the window's features already in memory, no HTTP; ``endpoint_decoder`` is the call
-   the endpoint makes (prompt encoder + :mod:`annotator.services.decoder`), also in memory;
+   the endpoint makes (prompt encoder + :mod:`annotator.sam2.decoder`), also in memory;
 2. ``warm``: the full HTTP request, features already in the server's LRU;
 3. ``cold``: the full HTTP request on a server whose feature cache holds nothing
    (``GEOPROMPT_SAM2_FEATURE_CACHE_BYTES=0``), so every click loads from storage;
@@ -123,9 +123,12 @@ def main() -> None:
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
     from annotator.choices import Role
+    from annotator.imagery import ingest as imagery
     from annotator.models import FeatureTile, Image, Membership, Project
-    from annotator.services import encoding, features, imagery, sam2_models, segment
-    from annotator.services.storage import get_storage
+    from annotator.sam2 import encoding, features
+    from annotator.sam2 import registry as sam2_models
+    from annotator.segment import service as segment
+    from annotator.storage import get_storage
 
     settings.SAM2_ALLOW_UNTRAINED = True
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
@@ -137,7 +140,7 @@ def main() -> None:
         Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
         image = Image.objects.create(project=project, name="naip.tif")
         image.original_key = f"{image.storage_prefix}/original.tif"
-        get_storage().put_file(REPO.parent / "shared" / "data" / "naip_rgbn_utm14_2020.tif", image.original_key)
+        get_storage().put_file(REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif", image.original_key)
         image.save()
         imagery.ingest_image(image)
         encoding.encode_image(image)

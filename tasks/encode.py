@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotator.jobs import run_job
 from annotator.models import Image, Job
-from annotator.services import encoding
-from annotator.services.jobs import run_job
+from annotator.sam2 import encoding
 
 
 @shared_task(name="tasks.encode.encode_image")

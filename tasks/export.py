@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotator.exports.build import build_export
+from annotator.jobs import run_job
 from annotator.models import Export, Job
-from annotator.services.exports.build import build_export
-from annotator.services.jobs import run_job
 
 
 @shared_task(name="tasks.export.build_export")

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotator.imagery import ingest as imagery
+from annotator.jobs import run_job
 from annotator.models import Image, Job
-from annotator.services import encoding, imagery
-from annotator.services.jobs import run_job
+from annotator.sam2 import encoding
 
 
 @shared_task(name="tasks.ingest.ingest_image")

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotator.jobs import run_job
 from annotator.models import Job, VectorImport
-from annotator.services import vector_import
-from annotator.services.jobs import run_job
+from annotator.workflow import vector_import
 
 
 @shared_task(name="tasks.vector_import.import_vectors")

@@ -22,7 +22,7 @@ import pytest
 # set here would not reach the test process: scripts/test.sh exports them instead.
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("GEOPROMPT_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATA = REPO / "fixtures" / "rasters"
 PERSONAS = ("owner", "reviewer", "annotator", "viewer")
 
 
@@ -87,7 +87,7 @@ def client_for():
 def data_file(name: str) -> Path:
     path = DATA / name
     if not path.exists():
-        pytest.fail(f"reference raster {path} is missing: the shared data folder must sit beside the checkout")
+        pytest.fail(f"reference raster {path} is missing: fixtures/rasters/ is part of the repository")
     return path
 
 
@@ -95,8 +95,8 @@ def data_file(name: str) -> Path:
 def ingested_image(cast):
     """A factory: ingest a reference raster synchronously and return its Image row."""
     from annotator.models import Image
-    from annotator.services import imagery
-    from annotator.services.storage import get_storage
+    from annotator.imagery import ingest as imagery
+    from annotator.storage import get_storage
 
     def make(name: str = "naip_rgbn_utm14_2020.tif", project=None):
         image = Image.objects.create(project=project or cast.project, name=name, uploaded_by=cast.owner)

@@ -3,26 +3,31 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
-from annotator.api import annotation_views, export_views, segment_views, views
+from annotator.api.exports import views as export_views
+from annotator.api.imagery import views as imagery_views
+from annotator.api.jobs import views as job_views
+from annotator.api.projects import views as project_views
+from annotator.api.segment import views as segment_views
+from annotator.api.workflow import views as workflow_views
 
 router = DefaultRouter()
-router.register("projects", views.ProjectViewSet, basename="project")
-router.register(r"projects/(?P<project_pk>\d+)/members", views.MembershipViewSet, basename="membership")
-router.register(r"projects/(?P<project_pk>\d+)/label-classes", views.LabelClassViewSet, basename="labelclass")
-router.register(r"projects/(?P<project_pk>\d+)/images", views.ProjectImageViewSet, basename="project-image")
-router.register(r"projects/(?P<project_pk>\d+)/jobs", views.ProjectJobViewSet, basename="project-job")
-router.register("images", views.ImageViewSet, basename="image")
-router.register("jobs", views.JobViewSet, basename="job")
-# The annotation workflow (issue 5).
+router.register("projects", project_views.ProjectViewSet, basename="project")
+router.register(r"projects/(?P<project_pk>\d+)/members", project_views.MembershipViewSet, basename="membership")
+router.register(r"projects/(?P<project_pk>\d+)/label-classes", project_views.LabelClassViewSet, basename="labelclass")
+router.register(r"projects/(?P<project_pk>\d+)/images", imagery_views.ProjectImageViewSet, basename="project-image")
+router.register(r"projects/(?P<project_pk>\d+)/jobs", job_views.ProjectJobViewSet, basename="project-job")
+router.register("images", imagery_views.ImageViewSet, basename="image")
+router.register("jobs", job_views.JobViewSet, basename="job")
+# The annotation workflow.
 in_project = r"projects/(?P<project_pk>\d+)"
-router.register(f"{in_project}/annotations", annotation_views.ProjectAnnotationViewSet, basename="project-annotation")
-router.register("annotations", annotation_views.AnnotationViewSet, basename="annotation")
-router.register(f"{in_project}/review", annotation_views.ReviewViewSet, basename="review")
-router.register(f"{in_project}/areas", annotation_views.AssignedAreaViewSet, basename="area")
-router.register(f"{in_project}/comments", annotation_views.CommentThreadViewSet, basename="comment-thread")
-router.register(f"{in_project}/dashboard", annotation_views.DashboardViewSet, basename="dashboard")
-router.register(f"{in_project}/imports", annotation_views.VectorImportViewSet, basename="vector-import")
-# Exports (issue 7).
+router.register(f"{in_project}/annotations", workflow_views.ProjectAnnotationViewSet, basename="project-annotation")
+router.register("annotations", workflow_views.AnnotationViewSet, basename="annotation")
+router.register(f"{in_project}/review", workflow_views.ReviewViewSet, basename="review")
+router.register(f"{in_project}/areas", workflow_views.AssignedAreaViewSet, basename="area")
+router.register(f"{in_project}/comments", workflow_views.CommentThreadViewSet, basename="comment-thread")
+router.register(f"{in_project}/dashboard", workflow_views.DashboardViewSet, basename="dashboard")
+router.register(f"{in_project}/imports", workflow_views.VectorImportViewSet, basename="vector-import")
+# Exports.
 router.register(f"{in_project}/exports", export_views.ProjectExportViewSet, basename="project-export")
 router.register("exports", export_views.ExportViewSet, basename="export")
 

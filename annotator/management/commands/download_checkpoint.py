@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from annotator.services.sam2_models import MODELS, checkpoint_path, get_spec
+from annotator.sam2.registry import MODELS, checkpoint_path, get_spec
 
 CHUNK = 1024 * 1024
 

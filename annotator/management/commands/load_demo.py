@@ -12,11 +12,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotator.choices import Role
+from annotator.imagery import images as image_service
 from annotator.models import LabelClass, Membership, Project
-from annotator.services import images as image_service
 
 DEMO_PROJECT = "Demo: prairie fields (NAIP 2020)"
-DEMO_IMAGE = Path(settings.BASE_DIR) / "fixtures" / "naip_rgbn_utm14_2020.tif"
+DEMO_IMAGE = Path(settings.BASE_DIR) / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif"
 DEMO_USERS = [("owner", Role.OWNER), ("reviewer", Role.REVIEWER), ("annotator", Role.ANNOTATOR)]
 DEMO_CLASSES = [("field", "#e3b505"), ("pond", "#1f77b4"), ("road", "#7f7f7f"), ("building", "#d62728")]
 

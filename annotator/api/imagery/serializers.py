@@ -1,0 +1,101 @@
+"""Serializers of images. Footprints are GeoJSON in EPSG:4326."""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework import serializers
+
+from annotator.imagery.tiles import tile_url_template
+from annotator.jobs import latest_job_for
+from annotator.models import Image
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    footprint = serializers.SerializerMethodField()
+    bounds = serializers.SerializerMethodField()
+    nodata = serializers.SerializerMethodField()
+    tiles = serializers.SerializerMethodField()
+    job = serializers.SerializerMethodField()
+    encoding = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "project",
+            "name",
+            "status",
+            "error",
+            "original_size",
+            "width",
+            "height",
+            "band_count",
+            "dtype",
+            "nodata",
+            "epsg",
+            "crs_wkt",
+            "geotransform",
+            "footprint",
+            "bounds",
+            "band_mapping",
+            "stretch",
+            "band_stats",
+            "tiles",
+            "job",
+            "encoding",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_footprint(self, image: Image) -> dict | None:
+        """GeoJSON Polygon in EPSG:4326."""
+        if image.footprint is None:
+            return None
+        return {"type": "Polygon", "coordinates": image.footprint.coords}
+
+    def get_bounds(self, image: Image) -> list[float] | None:
+        """[west, south, east, north] in EPSG:4326 degrees."""
+        if image.footprint is None:
+            return None
+        return list(image.footprint.extent)
+
+    def get_nodata(self, image: Image) -> float | str | None:
+        """The nodata value; NaN is given as the string "nan" (JSON has no NaN)."""
+        if image.nodata is not None and math.isnan(image.nodata):
+            return "nan"
+        return image.nodata
+
+    def get_tiles(self, image: Image) -> dict | None:
+        """XYZ template for Leaflet with a signed, expiring token; null until a COG exists."""
+        if not image.cog_key:
+            return None
+        return {"url_template": tile_url_template(image), "tile_size": 256, "min_zoom": 0, "max_zoom": 22}
+
+    def get_job(self, image: Image) -> dict | None:
+        """The latest job on this image (ingest or encode) with its progress."""
+        jobs = self.context.get("latest_jobs")
+        job = jobs.get(image.pk) if jobs is not None else latest_job_for(image)
+        if job is None:
+            return None
+        return {"id": job.pk, "kind": job.kind, "status": job.status, "progress": job.progress, "message": job.message}
+
+    def get_encoding(self, image: Image) -> dict | None:
+        """SAM2 features: model, untrained flag, windows, estimated bytes (windows x 8 MiB), stored bytes."""
+        from annotator.sam2.encoding import encoding_summary
+
+        return encoding_summary(image, self.context.get("feature_stats"))
+
+
+class ImageUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A GeoTIFF.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class ImageUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=255)
+    band_mapping = serializers.ListField(child=serializers.IntegerField(), required=False)
+    stretch = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), required=False
+    )

@@ -1,0 +1,83 @@
+"""API of images: upload, list, detail, band mapping, delete."""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import OuterRef, Subquery
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotator.api.base import ProjectScopedMixin
+from annotator.api.imagery.serializers import ImageSerializer, ImageUpdateSerializer, ImageUploadSerializer
+from annotator.api.permissions import ProjectRolePermission
+from annotator.imagery import images as image_service
+from annotator.models import Image, Job, Project
+from annotator.sam2 import encoding as encoding_service
+
+
+def _with_latest_jobs(images) -> dict[int, Job]:
+    ids = [image.pk for image in images]
+    image_type = ContentType.objects.get_for_model(Image)
+    latest = Job.objects.filter(target_type=image_type, target_id=OuterRef("target_id")).order_by("-created_at", "-id")
+    jobs = Job.objects.filter(target_type=image_type, target_id__in=ids, pk=Subquery(latest.values("pk")[:1]))
+    return {job.target_id: job for job in jobs}
+
+
+class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Images of a project. Upload is multipart with the GeoTIFF in ``file``; owners upload."""
+
+    serializer_class = ImageSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return Image.objects.filter(project=self.get_collection_project()).select_related("project")
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        context = {
+            **self.get_serializer_context(),
+            "latest_jobs": _with_latest_jobs(page),
+            "feature_stats": encoding_service.feature_stats(page),
+        }
+        return self.get_paginated_response(ImageSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request={"multipart/form-data": ImageUploadSerializer}, responses={201: ImageSerializer})
+    def create(self, request, *args, **kwargs):
+        project = self.get_collection_project()
+        upload = ImageUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        image, _job = image_service.create_from_upload(
+            project, upload.validated_data["file"], request.user, upload.validated_data.get("name", "")
+        )
+        return Response(ImageSerializer(image, context=self.get_serializer_context()).data, status=201)
+
+
+class ImageViewSet(
+    mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """One image: detail with status, progress and tile URL; owners rename, remap bands, delete."""
+
+    serializer_class = ImageSerializer
+    permission_classes = [ProjectRolePermission]
+    http_method_names = ["get", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Image.objects.filter(project__in=Project.objects.for_user(self.request.user)).select_related("project")
+
+    @extend_schema(request=ImageUpdateSerializer, responses=ImageSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        image = self.get_object()
+        changes = ImageUpdateSerializer(data=request.data)
+        changes.is_valid(raise_exception=True)
+        data = changes.validated_data
+        if "name" in data:
+            image.name = image_service.clean_name(data["name"])
+            image.save(update_fields=["name", "updated_at"])
+        if "band_mapping" in data or "stretch" in data:
+            image_service.set_band_mapping(image, data.get("band_mapping"), data.get("stretch"))
+        return Response(ImageSerializer(image, context=self.get_serializer_context()).data)
+
+    def perform_destroy(self, image):
+        image_service.delete_image(image)

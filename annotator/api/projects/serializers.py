@@ -1,0 +1,94 @@
+"""Serializers of projects, members and label classes."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotator.choices import Role
+from annotator.models import LabelClass, Membership, Project
+
+User = get_user_model()
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    my_role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "sam2_model", "created_at", "updated_at", "my_role"]
+        read_only_fields = ["id", "created_at", "updated_at", "my_role"]
+
+    def validate_sam2_model(self, name: str) -> str:
+        """One of the SAM 2.1 models of the registry; changing it re-encodes every image."""
+        from annotator.sam2.registry import MODELS
+
+        if name not in MODELS:
+            raise serializers.ValidationError(f"Unknown SAM2 model {name!r}; choose one of {', '.join(MODELS)}.")
+        return name
+
+    @extend_schema_field(serializers.ChoiceField(choices=Role.choices))
+    def get_my_role(self, project: Project) -> str | None:
+        roles = self.context.get("roles")
+        if roles is not None:
+            return roles.get(project.pk)
+        return project.role_of(self.context["request"].user)
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.SlugRelatedField(
+        source="user", slug_field="username", queryset=User.objects.filter(is_active=True)
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate_username(self, user):
+        project = self.context["project"]
+        existing = Membership.objects.filter(project=project, user=user)
+        if self.instance is not None:
+            existing = existing.exclude(pk=self.instance.pk)
+        if existing.exists():
+            raise serializers.ValidationError(f"{user.username} is already a member of this project.")
+        return user
+
+
+class MembershipUpdateSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "username", "role", "created_at"]
+        read_only_fields = ["id", "username", "created_at"]
+
+
+class LabelClassSerializer(serializers.ModelSerializer):
+    attributes = serializers.JSONField(
+        required=False, help_text="[{name, type: text|number|choice|boolean, required, choices}]"
+    )
+
+    class Meta:
+        model = LabelClass
+        fields = ["id", "name", "colour", "order", "attributes"]
+        read_only_fields = ["id"]
+
+    def validate_attributes(self, definitions):
+        from annotator.errors import InvalidInput
+        from annotator.workflow.annotations import clean_attribute_definitions
+
+        try:
+            return clean_attribute_definitions(definitions)
+        except InvalidInput as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def validate_name(self, name: str) -> str:
+        project = self.context["project"]
+        clash = LabelClass.objects.filter(project=project, name=name)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError(f"A label class named {name!r} already exists.")
+        return name

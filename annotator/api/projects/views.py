@@ -1,0 +1,91 @@
+"""API of projects, their members and label classes."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from rest_framework import viewsets
+
+from annotator.api.base import ProjectScopedMixin
+from annotator.api.permissions import ProjectRolePermission
+from annotator.api.projects.serializers import (
+    LabelClassSerializer,
+    MembershipSerializer,
+    MembershipUpdateSerializer,
+    ProjectSerializer,
+)
+from annotator.choices import Role
+from annotator.errors import Conflict
+from annotator.models import LabelClass, Membership, Project
+from annotator.sam2 import encoding as encoding_service
+
+
+class ProjectViewSet(viewsets.ModelViewSet):
+    """Projects the caller is a member of. Creating one makes the caller its owner."""
+
+    serializer_class = ProjectSerializer
+    permission_classes = [ProjectRolePermission]
+    required_roles = {"create": Role.VIEWER}
+
+    def get_queryset(self):
+        return Project.objects.for_user(self.request.user).distinct()
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.request.user.is_authenticated:
+            context["roles"] = dict(Membership.objects.filter(user=self.request.user).values_list("project_id", "role"))
+        return context
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            project = serializer.save(created_by=self.request.user)
+            Membership.objects.create(project=project, user=self.request.user, role=Role.OWNER)
+        serializer.context.setdefault("roles", {})[project.pk] = Role.OWNER
+
+    def perform_update(self, serializer):
+        previous_model = serializer.instance.sam2_model
+        with transaction.atomic():
+            project = serializer.save()
+            if project.sam2_model != previous_model:
+                # Features of the old model are deleted and every image is encoded again.
+                encoding_service.reencode_project(project, self.request.user)
+
+
+class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """Members of a project and their roles; only owners change them."""
+
+    def get_queryset(self):
+        return Membership.objects.filter(project=self.get_collection_project()).select_related("user", "project")
+
+    def get_serializer_class(self):
+        return MembershipUpdateSerializer if self.action in ("update", "partial_update") else MembershipSerializer
+
+    def perform_create(self, serializer):
+        serializer.save(project=self.get_collection_project())
+
+    def _other_owners(self, membership: Membership) -> bool:
+        return Membership.objects.filter(project=membership.project, role=Role.OWNER).exclude(pk=membership.pk).exists()
+
+    def perform_update(self, serializer):
+        membership = serializer.instance
+        new_role = serializer.validated_data.get("role", membership.role)
+        if membership.role == Role.OWNER and new_role != Role.OWNER and not self._other_owners(membership):
+            raise Conflict("A project must keep at least one owner.", field="role")
+        serializer.save()
+
+    def perform_destroy(self, membership):
+        if membership.role == Role.OWNER and not self._other_owners(membership):
+            raise Conflict("A project must keep at least one owner.")
+        membership.delete()
+
+
+class LabelClassViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """Label classes of a project (name, colour, order); only owners change them."""
+
+    serializer_class = LabelClassSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return LabelClass.objects.filter(project=self.get_collection_project())
+
+    def perform_create(self, serializer):
+        serializer.save(project=self.get_collection_project())

@@ -1,0 +1,408 @@
+"""API of the annotation workflow: annotations, history, review, areas, comments, dashboard.
+
+Short views: validation of the request shape here, behaviour in ``annotator.services``.
+Geometries are GeoJSON in EPSG:4326."""
+
+from __future__ import annotations
+
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.gis.geos import Polygon
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotator.api.base import ProjectScopedMixin
+from annotator.api.permissions import ProjectRolePermission
+from annotator.api.workflow import serializers as s
+from annotator.choices import Role
+from annotator.errors import InvalidInput
+from annotator.models import Annotation, AssignedArea, CommentThread, Image, Job, Project, VectorImport
+from annotator.workflow import annotations as annotation_service
+from annotator.workflow import comments as comment_service
+from annotator.workflow import dashboard as dashboard_service
+from annotator.workflow import review as review_service
+from annotator.workflow import vector_import as import_service
+
+
+def _etag(annotation: Annotation) -> str:
+    return f'"{annotation.version}"'
+
+
+def _feature_response(annotation: Annotation, code: int = status.HTTP_200_OK) -> Response:
+    response = Response(s.AnnotationFeatureSerializer(annotation).data, status=code)
+    response["ETag"] = _etag(annotation)
+    return response
+
+
+def _parse_bbox(text: str) -> Polygon:
+    try:
+        west, south, east, north = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InvalidInput("bbox must be west,south,east,north in degrees (EPSG:4326).", field="bbox") from None
+    if not (west < east and south < north):
+        raise InvalidInput("bbox must have west < east and south < north.", field="bbox")
+    polygon = Polygon.from_bbox((west, south, east, north))
+    polygon.srid = 4326
+    return polygon
+
+
+class ProjectAnnotationViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Annotations of a project as a paginated GeoJSON FeatureCollection; annotators create."""
+
+    serializer_class = s.AnnotationFeatureSerializer
+    pagination_class = s.AnnotationPagination
+    required_roles = {"create": Role.ANNOTATOR}
+
+    @extend_schema(parameters=[s.AnnotationFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = s.AnnotationFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        f = filters.validated_data
+        queryset = Annotation.objects.live().filter(project=self.get_collection_project())
+        if "image" in f:
+            queryset = queryset.filter(image_id=f["image"])
+        if "bbox" in f:
+            queryset = queryset.filter(geometry__intersects=_parse_bbox(f["bbox"]))
+        if f.get("state"):
+            queryset = queryset.filter(state__in=f["state"])
+        if "label_class" in f:
+            queryset = queryset.filter(label_class_id=f["label_class"])
+        if "author" in f:
+            queryset = queryset.filter(author__username=f["author"])
+        if "source" in f:
+            queryset = queryset.filter(source=f["source"])
+        return queryset.select_related("author", "reviewed_by", "label_class").order_by("id")
+
+    @extend_schema(request=s.AnnotationCreateSerializer, responses={201: s.AnnotationFeatureSerializer})
+    def create(self, request, *args, **kwargs):
+        project = self.get_collection_project()
+        body = s.AnnotationCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        image = Image.objects.filter(project=project, pk=data["image"]).first()
+        if image is None:
+            raise InvalidInput(f"Image {data['image']} is not in this project.", field="image")
+        annotation = annotation_service.create_annotation(
+            image,
+            request.user,
+            data["geometry"],
+            label_class_id=data.get("label_class"),
+            attributes=data.get("attributes"),
+            source=data["source"],
+            sam=data.get("sam"),
+        )
+        return _feature_response(annotation, status.HTTP_201_CREATED)
+
+
+class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """One annotation: read, edit (naming its version), delete, history and review steps."""
+
+    serializer_class = s.AnnotationFeatureSerializer
+    permission_classes = [ProjectRolePermission]
+    http_method_names = ["get", "patch", "delete", "post", "head", "options"]
+    required_roles = {
+        "partial_update": Role.ANNOTATOR,
+        "destroy": Role.ANNOTATOR,
+        "history": Role.VIEWER,
+        "submit": Role.ANNOTATOR,
+        "approve": Role.REVIEWER,
+        "reject": Role.REVIEWER,
+    }
+
+    def get_queryset(self):
+        queryset = Annotation.objects.filter(project__in=Project.objects.for_user(self.request.user))
+        if self.action != "history":
+            queryset = queryset.live()
+        return queryset.select_related("project", "author", "reviewed_by", "label_class")
+
+    def retrieve(self, request, *args, **kwargs):
+        return _feature_response(self.get_object())
+
+    @extend_schema(request=s.AnnotationUpdateSerializer, responses=s.AnnotationFeatureSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        annotation = self.get_object()
+        body = s.AnnotationUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        changes = {k: data[k] for k in ("geometry", "attributes") if k in data}
+        if "label_class" in data:
+            changes["label_class_id"] = data["label_class"]
+        annotation = annotation_service.update_annotation(
+            annotation.pk,
+            request.user,
+            expected_version=annotation_service.parse_version(data.get("version"), request.headers.get("If-Match")),
+            **changes,
+        )
+        return _feature_response(annotation)
+
+    def destroy(self, request, *args, **kwargs):
+        annotation = self.get_object()
+        version = annotation_service.parse_version(request.data.get("version"), request.headers.get("If-Match"))
+        annotation_service.delete_annotation(annotation.pk, request.user, expected_version=version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=s.AnnotationVersionSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def history(self, request, pk=None):
+        """Every version of the annotation, oldest first (deleted annotations included)."""
+        annotation = self.get_object()
+        versions = annotation.versions.select_related("user").order_by("version")
+        return Response(s.AnnotationVersionSerializer(versions, many=True).data)
+
+    def _transition(self, request, name: str) -> Response:
+        annotation = self.get_object()
+        body = s.TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = annotation_service.parse_version(body.validated_data.get("version"), request.headers.get("If-Match"))
+        annotation = review_service.transition(
+            annotation.pk,
+            name,
+            request.user,
+            comment=body.validated_data.get("comment", ""),
+            expected_version=version,
+        )
+        return _feature_response(annotation)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.AnnotationFeatureSerializer)
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        """draft → submitted (the author, a reviewer or an owner)."""
+        return self._transition(request, "submit")
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.AnnotationFeatureSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """submitted → approved (reviewers and owners; not one's own unless the project allows)."""
+        return self._transition(request, "approve")
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.AnnotationFeatureSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """submitted → rejected, with a required comment (reviewers and owners)."""
+        return self._transition(request, "reject")
+
+
+class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
+    """The review queue of a project."""
+
+    required_roles = {"next": Role.REVIEWER}
+    serializer_class = s.AnnotationFeatureSerializer
+
+    @extend_schema(parameters=[s.ReviewQueueQuerySerializer])
+    @action(detail=False, methods=["get"])
+    def next(self, request, project_pk=None):
+        """The oldest submitted annotation (optionally in one image or area), its neighbours
+        (a FeatureCollection) and how many remain in the queue."""
+        project = self.get_collection_project()
+        query = s.ReviewQueueQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        area = None
+        if "area" in query.validated_data:
+            area = AssignedArea.objects.filter(project=project, pk=query.validated_data["area"]).first()
+            if area is None:
+                raise InvalidInput("No such area in this project.", field="area")
+        item = review_service.next_for_review(
+            project, request.user, image_id=query.validated_data.get("image"), area=area
+        )
+        return Response(
+            {
+                "annotation": s.AnnotationFeatureSerializer(item.annotation).data if item.annotation else None,
+                "neighbours": s.AnnotationFeatureSerializer(item.neighbours, many=True).data,
+                "remaining": item.remaining,
+            }
+        )
+
+
+class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """Areas of an image assigned to annotators, with their completion. Owners manage them;
+    annotators see their own areas, other members see all."""
+
+    serializer_class = s.AssignedAreaSerializer
+    pagination_class = None
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        project = self.get_collection_project()
+        queryset = AssignedArea.objects.filter(project=project).select_related("assignee")
+        if annotation_service.role_of(self.request.user, project) == Role.ANNOTATOR:
+            queryset = queryset.filter(assignee=self.request.user)
+        image = self.request.query_params.get("image")
+        if image is not None and image.isdigit():
+            queryset = queryset.filter(image_id=int(image))
+        return queryset
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "progress": getattr(self, "_progress", {})}
+
+    def _respond(self, areas, many: bool, code: int = status.HTTP_200_OK) -> Response:
+        items = list(areas) if many else [areas]
+        self._progress = dashboard_service.area_progress(a.pk for a in items)
+        return Response(self.get_serializer(areas, many=many).data, status=code)
+
+    def list(self, request, *args, **kwargs):
+        return self._respond(self.get_queryset(), many=True)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._respond(self.get_object(), many=False)
+
+    @extend_schema(request=s.AssignedAreaInputSerializer, responses={201: s.AssignedAreaSerializer})
+    def create(self, request, *args, **kwargs):
+        body = s.AssignedAreaInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        data["image_id"] = data.pop("image")
+        area = comment_service.save_area(self.get_collection_project(), user=request.user, **data)
+        return self._respond(area, many=False, code=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.AssignedAreaInputSerializer, responses=s.AssignedAreaSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        area = self.get_object()
+        body = s.AssignedAreaInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        current = {
+            "image_id": area.image_id,
+            "geometry": {"type": "Polygon", "coordinates": area.geometry.coords},
+            "assignee": area.assignee.username if area.assignee else None,
+            "name": area.name,
+        }
+        changes = dict(body.validated_data)
+        if "image" in changes:
+            changes["image_id"] = changes.pop("image")
+        area = comment_service.save_area(area.project, area=area, **{**current, **changes})
+        return self._respond(area, many=False)
+
+
+class CommentThreadViewSet(
+    ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Comment threads pinned to annotations or points; filter by image, annotation, resolved."""
+
+    serializer_class = s.CommentThreadSerializer
+    required_roles = {
+        "create": Role.ANNOTATOR,
+        "reply": Role.ANNOTATOR,
+        "resolve": Role.ANNOTATOR,
+        "reopen": Role.ANNOTATOR,
+    }
+
+    def get_queryset(self):
+        queryset = (
+            CommentThread.objects.filter(project=self.get_collection_project())
+            .select_related("project", "created_by", "resolved_by")
+            .prefetch_related("comments__author")
+        )
+        params = self.request.query_params
+        for name in ("image", "annotation"):
+            if params.get(name, "").isdigit():
+                queryset = queryset.filter(**{f"{name}_id": int(params[name])})
+        if params.get("resolved") in ("true", "false"):
+            queryset = queryset.filter(resolved=params["resolved"] == "true")
+        return queryset
+
+    @extend_schema(request=s.CommentThreadInputSerializer, responses={201: s.CommentThreadSerializer})
+    def create(self, request, *args, **kwargs):
+        body = s.CommentThreadInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        thread = comment_service.open_thread(
+            self.get_collection_project(),
+            request.user,
+            data["body"],
+            annotation_id=data.get("annotation"),
+            image_id=data.get("image"),
+            point=data.get("point"),
+        )
+        return Response(self.get_serializer(thread).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.CommentInputSerializer, responses={201: s.CommentThreadSerializer})
+    @action(detail=True, methods=["post"])
+    def reply(self, request, project_pk=None, pk=None):
+        thread = self.get_object()
+        body = s.CommentInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        comment_service.reply(thread, request.user, body.validated_data["body"])
+        return Response(self.get_serializer(self.get_object()).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=s.CommentThreadSerializer)
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, project_pk=None, pk=None):
+        thread = comment_service.set_resolved(self.get_object(), request.user, True)
+        return Response(self.get_serializer(thread).data)
+
+    @extend_schema(request=None, responses=s.CommentThreadSerializer)
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, project_pk=None, pk=None):
+        thread = comment_service.set_resolved(self.get_object(), request.user, False)
+        return Response(self.get_serializer(thread).data)
+
+
+class DashboardViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
+    """Project figures: by state, class and annotator, throughput per day, image and area progress."""
+
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="throughput window in days (default 30)")],
+        responses=dict,
+    )
+    def list(self, request, project_pk=None):
+        days = request.query_params.get("days", "30")
+        if not days.isdigit() or not 1 <= int(days) <= 366:
+            raise InvalidInput("days must be a whole number from 1 to 366.", field="days")
+        return Response(dashboard_service.project_dashboard(self.get_collection_project(), int(days)))
+
+
+class VectorImportViewSet(
+    ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Vector imports of a project (GeoJSON, GeoPackage, zipped Shapefile; any CRS) with their
+    job's state. Owners import; the drafts are authored by the importer."""
+
+    serializer_class = s.VectorImportSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def get_queryset(self):
+        return VectorImport.objects.filter(project=self.get_collection_project()).select_related("project")
+
+    def _jobs(self, imports) -> dict[int, Job]:
+        kind = ContentType.objects.get_for_model(VectorImport)
+        ids = [i.pk for i in imports]
+        jobs = Job.objects.filter(target_type=kind, target_id__in=ids).order_by("target_id", "-created_at", "-id")
+        found: dict[int, Job] = {}
+        for job in jobs:
+            found.setdefault(job.target_id, job)
+        return found
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        context = {**self.get_serializer_context(), "jobs": self._jobs(page)}
+        return self.get_paginated_response(s.VectorImportSerializer(page, many=True, context=context).data)
+
+    def retrieve(self, request, *args, **kwargs):
+        vector_import = self.get_object()
+        context = {**self.get_serializer_context(), "jobs": self._jobs([vector_import])}
+        return Response(s.VectorImportSerializer(vector_import, context=context).data)
+
+    @extend_schema(
+        request={"multipart/form-data": s.VectorImportInputSerializer}, responses={201: s.VectorImportSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        body = s.VectorImportInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        vector_import, job = import_service.create_import(
+            self.get_collection_project(),
+            data["image"],
+            data["file"],
+            request.user,
+            class_attribute=data.get("class_attribute", ""),
+            class_map=data.get("class_map"),
+            default_label_class=data.get("default_label_class"),
+        )
+        context = {**self.get_serializer_context(), "jobs": {vector_import.pk: job}}
+        return Response(s.VectorImportSerializer(vector_import, context=context).data, status=status.HTTP_201_CREATED)

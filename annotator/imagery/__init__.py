@@ -1,0 +1,1 @@
+"""Imagery: uploads, raster ingest (validation, statistics, COG, footprint) and tile tokens."""

@@ -1,0 +1,440 @@
+"""SAM2 image encoding: window preprocessing and the resumable, cancellable encode job.
+
+One code path turns any window into SAM2's input: read the three mapped bands of the COG
+(level k resampled from the COG's overviews), apply the image's stored stretch (never a
+per-window one), set nodata/alpha/NaN pixels to 0, make uint8 RGB [H, W, 3], pad to
+1024 x 1024 with zeros, then SAM2's own transforms (``SAM2Transforms``: to [0, 1],
+ImageNet mean/std). The encoder output is reshaped exactly as
+``SAM2ImagePredictor.set_image`` does, so the stored features equal the predictor's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+import torch
+from affine import Affine
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import Count, Sum
+from rasterio.enums import Resampling
+from rasterio.windows import Window as RioWindow
+
+from annotator import jobs
+from annotator.choices import ImageStatus, JobKind, JobStatus
+from annotator.errors import Conflict
+from annotator.imagery.ingest import GDAL_SAFE_ENV, stretch_to_uint8
+from annotator.models import FeatureTile, Image, Job
+from annotator.sam2.features import FEATURE_NAMES, save_window_features
+from annotator.sam2.registry import CheckpointMissing, LoadedModel, load_model, model_identity
+from annotator.sam2.windows import FEATURE_BYTES_PER_WINDOW, WINDOW_SIZE, Window, plan_windows
+from annotator.storage import get_storage
+
+logger = logging.getLogger(__name__)
+
+# Bump when the preprocessing or the stored layout changes: old features become stale.
+FEATURE_FORMAT_VERSION = 1
+# SAM2's backbone feature map sizes, finest first (as in SAM2ImagePredictor).
+BACKBONE_FEAT_SIZES = [(256, 256), (128, 128), (64, 64)]
+
+
+class EncodeCancelled(Exception):
+    """The job row was cancelled while encoding; the windows done so far are kept."""
+
+
+# ---------------------------------------------------------------------------------------
+# Preprocessing
+
+
+def image_affine(image: Image) -> Affine:
+    """The image's pixel (col, row) → image CRS transform."""
+    return Affine.from_gdal(*image.geotransform)
+
+
+def image_windows(image: Image) -> list[Window]:
+    """The window plan of an ingested image with the configured stride."""
+    return plan_windows(image.width, image.height, image_affine(image), stride=settings.SAM2_WINDOW_STRIDE)
+
+
+def read_window_rgb(src: rasterio.io.DatasetReader, image: Image, window: Window) -> np.ndarray:
+    """Read one window as SAM2 input: uint8 RGB [1024, 1024, 3], zero-padded beyond its valid size.
+
+    Args:
+        src: the image's COG, open.
+        image: its row (band mapping, stretch).
+        window: the window; level k is read with average resampling (GDAL uses overviews).
+    Returns:
+        uint8 array [1024, 1024, 3]; pixels [:window.height, :window.width] hold the image.
+    """
+    region = RioWindow(window.src_col_off, window.src_row_off, window.src_width, window.src_height)
+    shape = (window.height, window.width)
+    resampling = Resampling.nearest if window.level == 0 else Resampling.average
+    bands = src.read(image.band_mapping, window=region, out_shape=(3, *shape), resampling=resampling)
+    valid = src.dataset_mask(window=region, out_shape=shape, resampling=Resampling.nearest) > 0
+    if np.issubdtype(bands.dtype, np.floating):
+        valid &= np.isfinite(bands).all(axis=0)
+    rgb = stretch_to_uint8(bands, valid, image.stretch)
+    if shape == (WINDOW_SIZE, WINDOW_SIZE):
+        return rgb
+    padded = np.zeros((WINDOW_SIZE, WINDOW_SIZE, 3), dtype=np.uint8)
+    padded[: shape[0], : shape[1]] = rgb
+    return padded
+
+
+_transforms: dict[int, object] = {}
+
+
+def sam2_transforms(resolution: int):
+    """SAM2's own input transforms (to [0, 1], resize to the model size, ImageNet normalisation)."""
+    if resolution not in _transforms:
+        from sam2.utils.transforms import SAM2Transforms
+
+        _transforms[resolution] = SAM2Transforms(resolution=resolution, mask_threshold=0.0)
+    return _transforms[resolution]
+
+
+@torch.inference_mode()
+def encode_batch(loaded: LoadedModel, windows_rgb: list[np.ndarray]) -> list[dict[str, torch.Tensor]]:
+    """Run the SAM2 image encoder on uint8 RGB windows [1024, 1024, 3].
+
+    On CUDA the encoder runs under bf16 autocast. Returns, per window, the tensors named in
+    :data:`FEATURE_NAMES` (float, batch dimension dropped): ``image_embed`` [256, 64, 64],
+    ``high_res_feats_0`` [32, 256, 256], ``high_res_feats_1`` [64, 128, 128].
+    """
+    model = loaded.model
+    batch = sam2_transforms(model.image_size).forward_batch(windows_rgb).to(loaded.device)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if loaded.device.type == "cuda" else contextlib.nullcontext()
+    )
+    with autocast:
+        backbone_out = model.forward_image(batch)
+        _, vision_feats, _, _ = model._prepare_backbone_features(backbone_out)
+        if model.directly_add_no_mem_embed:
+            vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
+    size = batch.shape[0]
+    feats = [
+        feat.permute(1, 2, 0).reshape(size, -1, *feat_size)
+        for feat, feat_size in zip(vision_feats[::-1], BACKBONE_FEAT_SIZES[::-1], strict=True)
+    ][::-1]
+    return [
+        {"image_embed": feats[2][i], "high_res_feats_0": feats[0][i], "high_res_feats_1": feats[1][i]}
+        for i in range(size)
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Cache identity and invalidation
+
+
+def cache_key(image: Image, model_name: str, digest: str) -> str:
+    """Everything the features depend on, hashed: model, weights, bands, stretch, window plan."""
+    identity = {
+        "format": FEATURE_FORMAT_VERSION,
+        "model": model_name,
+        "checkpoint": digest,
+        "band_mapping": list(image.band_mapping),
+        "stretch": [[float(a), float(b)] for a, b in image.stretch],
+        "window": WINDOW_SIZE,
+        "stride": settings.SAM2_WINDOW_STRIDE,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def current_cache_key(image: Image) -> str:
+    """The cache key the image's features must have now (checkpoint digest without loading the model)."""
+    digest, _untrained = model_identity(image.project.sam2_model)
+    return cache_key(image, image.project.sam2_model, digest)
+
+
+def features_prefix(image: Image) -> str:
+    return f"{image.storage_prefix}/features"
+
+
+def feature_key(image: Image, key: str, window: Window) -> str:
+    """Storage key of one window's features."""
+    return f"{features_prefix(image)}/{key}/{window.key}.safetensors"
+
+
+def delete_stale_features(image: Image, keep: str | None) -> int:
+    """Delete FeatureTile rows and files of ``image`` whose cache key is not ``keep``; returns rows deleted."""
+    stale = FeatureTile.objects.filter(image=image)
+    if keep is not None:
+        stale = stale.exclude(cache_key=keep)
+    deleted, _ = stale.delete()
+    storage = get_storage()
+    prefix = features_prefix(image)
+    stale_dirs = {k.removeprefix(prefix + "/").split("/", 1)[0] for k in storage.list_keys(prefix)}
+    for name in stale_dirs - {keep}:
+        storage.delete_prefix(f"{prefix}/{name}")
+    return deleted
+
+
+def active_encode_jobs(image: Image):
+    return Job.objects.filter(
+        kind=JobKind.ENCODE,
+        target_type=ContentType.objects.get_for_model(Image),
+        target_id=image.pk,
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+    )
+
+
+def start_encode(image: Image, user=None) -> Job:
+    """Queue an encode job for ``image``, cancelling any earlier one.
+
+    The image stays ``ready`` until a worker starts the job (then ``encoding``, then ``encoded``).
+    """
+    from tasks.encode import encode_image_task
+
+    if not image.cog_key:
+        raise Conflict("The image has no Cloud-Optimized GeoTIFF yet; it cannot be encoded.")
+    with transaction.atomic():
+        for job in active_encode_jobs(image):
+            with contextlib.suppress(Conflict):
+                jobs.cancel(job)
+        return jobs.enqueue(JobKind.ENCODE, image.project, image, user, encode_image_task)
+
+
+def reencode(image: Image, user=None) -> Job | None:
+    """Delete the image's features now and queue a fresh encode (after a model or band change).
+
+    Images without a COG (not ingested yet, or failed) have nothing to re-encode.
+    """
+    if not image.cog_key or image.status in (ImageStatus.UPLOADED, ImageStatus.INGESTING, ImageStatus.FAILED):
+        return None
+    FeatureTile.objects.filter(image=image).delete()
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.READY)
+    image.status = ImageStatus.READY
+    prefix = features_prefix(image)
+    transaction.on_commit(lambda: get_storage().delete_prefix(prefix))
+    return start_encode(image, user)
+
+
+def reencode_project(project, user=None) -> list[Job]:
+    """Re-encode every ingested image of a project (its SAM2 model changed)."""
+    started = []
+    for image in Image.objects.filter(project=project).select_related("project"):
+        job = reencode(image, user)
+        if job is not None:
+            started.append(job)
+    return started
+
+
+# ---------------------------------------------------------------------------------------
+# The encode job
+
+
+@dataclass
+class EncodeResult:
+    windows: int
+    encoded: int
+    skipped: int
+    levels: int
+    stored_bytes: int
+    untrained: bool
+    cache_key: str
+    seconds: float
+
+    @property
+    def message(self) -> str:
+        text = (
+            f"{self.windows} windows at {self.levels} level(s) "
+            f"({self.encoded} encoded, {self.skipped} already stored), {self.stored_bytes / 2**20:.0f} MiB of features"
+        )
+        return text + (" - UNTRAINED weights, masks are meaningless" if self.untrained else "")
+
+
+def _batches(items: list[Window], size: int) -> Iterator[list[Window]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _check_cancelled(job: Job | None) -> None:
+    if job is not None and Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
+        raise EncodeCancelled()
+
+
+def _eta_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def encode_image(
+    image: Image,
+    job: Job | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> EncodeResult:
+    """Encode every window of every level of ``image`` that is not stored yet.
+
+    Resumable: windows whose FeatureTile row exists for the current cache key are skipped;
+    each window's file is written atomically before its row, so a crash leaves no partial
+    file and at worst a file without a row, which the next run rewrites. Cancellable: the
+    job row is checked before every batch. Stale features (other cache keys) are deleted.
+
+    Args:
+        image: an ingested image (it has a COG).
+        job: the Job row, for cancellation; progress goes to ``progress`` or the row.
+        batch_size: windows per encoder call; ``settings.SAM2_BATCH_SIZE`` by default.
+    Returns:
+        What was done; the image is ``encoded`` when every window is stored.
+    """
+    started = time.monotonic()
+    if not image.cog_key:
+        raise Conflict("The image has no Cloud-Optimized GeoTIFF yet; it cannot be encoded.")
+    report = progress or (job.set_progress if job is not None else (lambda fraction, message: None))
+    batch_size = batch_size or settings.SAM2_BATCH_SIZE
+    model_name = image.project.sam2_model
+    loaded = load_model(model_name)
+    key = cache_key(image, model_name, loaded.checkpoint_digest)
+    delete_stale_features(image, keep=key)
+    plan = image_windows(image)
+    done = set(FeatureTile.objects.filter(image=image, cache_key=key).values_list("level", "row_off", "col_off"))
+    todo = [w for w in plan if (w.level, w.row_off, w.col_off) not in done]
+    untrained_note = " (untrained weights)" if loaded.untrained else ""
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.ENCODING)
+    report(len(done) / len(plan), f"{len(done)}/{len(plan)} windows stored{untrained_note}")
+    storage = get_storage()
+    encoded = 0
+    try:
+        with (
+            rasterio.Env(**GDAL_SAFE_ENV),
+            storage.local_copy(image.cog_key, ".tif") as cog_path,
+            rasterio.open(cog_path) as src,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-read") as reader,
+        ):
+            batches = list(_batches(todo, batch_size))
+            # Reading the next batch overlaps with encoding the current one.
+            pending = (
+                reader.submit(lambda b: [read_window_rgb(src, image, w) for w in b], batches[0]) if batches else None
+            )
+            for index, batch in enumerate(batches):
+                _check_cancelled(job)
+                windows_rgb = pending.result()
+                if index + 1 < len(batches):
+                    pending = reader.submit(lambda b: [read_window_rgb(src, image, w) for w in b], batches[index + 1])
+                features = encode_batch(loaded, windows_rgb)
+                for window, tensors in zip(batch, features, strict=True):
+                    _store_window(image, loaded, key, window, tensors)
+                encoded += len(batch)
+                stored = len(done) + encoded
+                elapsed = time.monotonic() - started
+                eta = elapsed / encoded * (len(todo) - encoded)
+                report(
+                    stored / len(plan),
+                    f"{stored}/{len(plan)} windows, {encoded / elapsed:.2f} windows/s, "
+                    f"ETA {_eta_text(eta)}{untrained_note}",
+                )
+    except EncodeCancelled:
+        if not active_encode_jobs(image).exclude(pk=job.pk if job else None).exists():
+            Image.objects.filter(pk=image.pk, status=ImageStatus.ENCODING).update(status=ImageStatus.READY)
+        raise
+    delete_stale_features(image, keep=key)
+    tiles = FeatureTile.objects.filter(image=image, cache_key=key)
+    count = tiles.count()
+    if count == len(plan):
+        Image.objects.filter(pk=image.pk).update(status=ImageStatus.ENCODED)
+        image.status = ImageStatus.ENCODED
+    return EncodeResult(
+        windows=len(plan),
+        encoded=encoded,
+        skipped=len(plan) - len(todo),
+        levels=max(w.level for w in plan) + 1,
+        stored_bytes=sum(tiles.values_list("size_bytes", flat=True)),
+        untrained=loaded.untrained,
+        cache_key=key,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _store_window(image: Image, loaded: LoadedModel, key: str, window: Window, tensors: dict) -> FeatureTile:
+    """Write one window's fp16 features (atomically), then its FeatureTile row."""
+    storage_key = feature_key(image, key, window)
+    metadata = {
+        "model": loaded.name,
+        "checkpoint_digest": loaded.checkpoint_digest,
+        "untrained": str(loaded.untrained).lower(),
+        "level": str(window.level),
+        "col_off": str(window.col_off),
+        "row_off": str(window.row_off),
+        "width": str(window.width),
+        "height": str(window.height),
+        "transform": json.dumps(list(window.transform.to_gdal())),
+    }
+    size = save_window_features(storage_key, {name: tensors[name] for name in FEATURE_NAMES}, metadata)
+    tile, _created = FeatureTile.objects.update_or_create(
+        image=image,
+        cache_key=key,
+        level=window.level,
+        row_off=window.row_off,
+        col_off=window.col_off,
+        defaults={
+            "model_name": loaded.name,
+            "checkpoint_digest": loaded.checkpoint_digest,
+            "untrained": loaded.untrained,
+            "width": window.width,
+            "height": window.height,
+            "transform": list(window.transform.to_gdal()),
+            "storage_key": storage_key,
+            "size_bytes": size,
+        },
+    )
+    return tile
+
+
+# ---------------------------------------------------------------------------------------
+# Reporting
+
+
+def feature_stats(images) -> dict[tuple[int, str], tuple[int, int]]:
+    """``{(image_id, cache_key): (windows stored, bytes stored)}`` for many images in one query."""
+    rows = (
+        FeatureTile.objects.filter(image__in=images)
+        .values("image_id", "cache_key")
+        .annotate(windows=Count("id"), stored=Sum("size_bytes"))
+    )
+    return {(r["image_id"], r["cache_key"]): (r["windows"], r["stored"] or 0) for r in rows}
+
+
+def encoding_summary(image: Image, stats: dict[tuple[int, str], tuple[int, int]] | None = None) -> dict | None:
+    """What the API shows about an image's SAM2 features; None before ingest.
+
+    ``estimated_bytes`` is windows x 8 MiB (known before encoding); ``stored_bytes`` is the
+    real size of the current features; ``untrained`` is true when the project's model has
+    no checkpoint and runs with untrained weights (masks are then meaningless).
+    """
+    if not image.width or not image.height or not image.geotransform:
+        return None
+    model_name = image.project.sam2_model
+    plan = image_windows(image)
+    summary = {
+        "model": model_name,
+        "untrained": None,
+        "checkpoint_missing": False,
+        "windows": len(plan),
+        "levels": max(w.level for w in plan) + 1,
+        "estimated_bytes": len(plan) * FEATURE_BYTES_PER_WINDOW,
+        "encoded_windows": 0,
+        "stored_bytes": 0,
+    }
+    try:
+        digest, untrained = model_identity(model_name)
+    except CheckpointMissing:
+        summary["checkpoint_missing"] = True
+        return summary
+    key = cache_key(image, model_name, digest)
+    if stats is None:
+        stats = feature_stats([image.pk])
+    summary["untrained"] = untrained
+    summary["encoded_windows"], summary["stored_bytes"] = stats.get((image.pk, key), (0, 0))
+    return summary

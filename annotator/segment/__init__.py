@@ -1,0 +1,1 @@
+"""Click-to-polygon: prompts, window choice, prompt sessions and the mask outline."""

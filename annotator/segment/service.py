@@ -1,0 +1,542 @@
+"""Click-to-polygon: SAM2's prompt encoder and mask decoder on cached window features.
+
+Coordinates: prompts arrive in a named CRS (EPSG:4326 lon/lat by default), are projected
+to the image CRS with pyproj (always x, y order), then to image pixels (col, row) and to
+window pixels through the window's affine transform, all in floating point. The mask is
+in window pixels (1024 x 1024, cropped to the window's valid size); its polygon goes back
+through the window transform to the image CRS and then to EPSG:4326. Areas are geodesic
+(WGS84 ellipsoid), in m². Nothing is saved here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import shapely
+import torch
+import torch.nn.functional as F
+from affine import Affine
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+from shapely.geometry import MultiPolygon
+
+from annotator.choices import ImageStatus, JobKind
+from annotator.errors import Conflict, InvalidInput, NotFound
+from annotator.jobs import latest_job_for
+from annotator.models import FeatureTile, Image
+from annotator.sam2 import decoder, features
+from annotator.sam2.encoding import current_cache_key
+from annotator.sam2.registry import LoadedModel, load_model
+from annotator.sam2.windows import WINDOW_SIZE
+from annotator.segment import outline, prompt_sessions
+
+# Prompts closer than this many window pixels to a cut window edge count as touching it.
+EDGE_PX = 2
+# Parts and holes of fewer window pixels are dropped (filled) by default.
+MIN_AREA_PX = 16.0
+MAX_POINTS = 64
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """Prompts in image pixels (col, row), float."""
+
+    positive: np.ndarray  # [P, 2]
+    negative: np.ndarray  # [N, 2]
+    box: np.ndarray | None  # [4] x0, y0, x1, y1
+
+    def all_points(self) -> np.ndarray:
+        parts = [self.positive, self.negative]
+        if self.box is not None:
+            parts.append(self.box.reshape(2, 2))
+        return np.concatenate(parts, axis=0)
+
+
+@dataclass(frozen=True)
+class WindowRef:
+    """A stored window of the current cache: its row and its geometry at its level."""
+
+    tile: FeatureTile
+    transform: Affine  # window pixel → image CRS
+    to_window: Affine  # image pixel → window pixel
+    cut_edges: tuple[bool, bool, bool, bool]  # left, top, right, bottom lie inside the image
+
+    @property
+    def key(self) -> str:
+        t = self.tile
+        return f"{t.image_id}:{t.cache_key}:L{t.level}_r{t.row_off}_c{t.col_off}"
+
+
+@dataclass
+class Decoded:
+    """One decoder call's result in window pixels."""
+
+    window: WindowRef
+    masks: np.ndarray  # [C, h, w] bool, the window's valid size
+    scores: np.ndarray  # [C]
+    best: int
+    low_res: np.ndarray  # [C, 256, 256] float32 logits
+    used_previous_mask: bool
+    load_ms: float
+    decode_ms: float
+    touches_cut: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------
+# Model (prompt encoder + mask decoder), loaded once per process
+
+
+def decoder_model(name: str) -> LoadedModel:
+    """The SAM2 model for decoding; built once per process by the loader and shared by threads.
+
+    Inference is stateless (eval mode, no grad), so concurrent requests may share it.
+    """
+    return load_model(name)
+
+
+# ---------------------------------------------------------------------------------------
+# Coordinates
+
+
+@lru_cache(maxsize=64)
+def _transformer(src: str, dst_wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_wkt(dst_wkt), always_xy=True)
+
+
+@lru_cache(maxsize=64)
+def _to_4326(src_wkt: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_wkt(src_wkt), CRS.from_epsg(4326), always_xy=True)
+
+
+def prompts_to_pixels(
+    image: Image, positive: list, negative: list, box_coords: list | None, crs: str = "EPSG:4326"
+) -> Prompts:
+    """Map prompts from ``crs`` (x, y order; lon, lat for EPSG:4326) to image pixels (col, row), float.
+
+    Raises InvalidInput naming the field when a prompt lies outside the image.
+    """
+    try:
+        transformer = _transformer(crs, image.crs_wkt)
+    except CRSError:
+        raise InvalidInput(f"Unknown coordinate reference system {crs!r}.", field="crs") from None
+    inverse = ~Affine.from_gdal(*image.geotransform)
+
+    def convert(points: list, name: str) -> np.ndarray:
+        if not points:
+            return np.zeros((0, 2))
+        xs, ys = transformer.transform([p[0] for p in points], [p[1] for p in points])
+        pixels = np.array([inverse @ (x, y) for x, y in zip(xs, ys, strict=True)], dtype=np.float64)
+        inside = (
+            np.isfinite(pixels).all(axis=1)
+            & (pixels[:, 0] >= 0)
+            & (pixels[:, 0] <= image.width)
+            & (pixels[:, 1] >= 0)
+            & (pixels[:, 1] <= image.height)
+        )
+        if not inside.all():
+            bad = int(np.flatnonzero(~inside)[0])
+            raise InvalidInput(
+                f"{name}[{bad}] ({points[bad][0]}, {points[bad][1]}) lies outside the image.", field=name
+            )
+        return pixels
+
+    pos = convert(positive, "positive")
+    neg = convert(negative, "negative")
+    box_px = None
+    if box_coords is not None:
+        corners = convert([box_coords[:2], box_coords[2:]], "box")
+        box_px = np.array(
+            [corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()], dtype=np.float64
+        )
+    return Prompts(pos, neg, box_px)
+
+
+# ---------------------------------------------------------------------------------------
+# Window and level
+
+
+def window_refs(image: Image) -> list[WindowRef]:
+    """The image's stored windows for its current cache key, finest level first."""
+    key = current_cache_key(image)
+    refs = []
+    for tile in FeatureTile.objects.filter(image=image, cache_key=key).order_by("level", "row_off", "col_off"):
+        transform = tile.affine
+        image_to_window = ~transform @ Affine.from_gdal(*image.geotransform)
+        # Which window edges are cuts through the image (as opposed to the image's own border).
+        scale = 2**tile.level
+        left = tile.col_off > 0
+        top = tile.row_off > 0
+        right = (tile.col_off + tile.width) * scale < image.width
+        bottom = (tile.row_off + tile.height) * scale < image.height
+        refs.append(WindowRef(tile, transform, image_to_window, (left, top, right, bottom)))
+    return refs
+
+
+def _margin(ref: WindowRef, points_px: np.ndarray) -> float:
+    """Smallest distance, in window pixels, from the prompts to a cut edge; negative if outside."""
+    pts = np.array([ref.to_window @ (float(x), float(y)) for x, y in points_px])
+    w, h = ref.tile.width, ref.tile.height
+    distances = [pts[:, 0], pts[:, 1], w - pts[:, 0], h - pts[:, 1]]
+    margin = np.inf
+    for d, is_cut in zip(distances, ref.cut_edges, strict=True):
+        if d.min() < 0:
+            return -1.0
+        if is_cut:
+            margin = min(margin, float(d.min()))
+    return margin
+
+
+def choose_windows(refs: list[WindowRef], prompts: Prompts) -> list[WindowRef]:
+    """Per level (finest first), the window holding all prompts with the most margin to its cut edges.
+
+    Levels where no window holds every prompt are skipped.
+    """
+    points = prompts.all_points()
+    best: dict[int, tuple[float, WindowRef]] = {}
+    for ref in refs:
+        margin = _margin(ref, points)
+        if margin < 0:
+            continue
+        level = ref.tile.level
+        if level not in best or margin > best[level][0]:
+            best[level] = (margin, ref)
+    return [best[level][1] for level in sorted(best)]
+
+
+# ---------------------------------------------------------------------------------------
+# Decoder
+
+
+def load_window(ref: WindowRef, loaded: LoadedModel) -> tuple[features.WindowFeatures, bool]:
+    """Decoder-ready features of a window from the LRU, else from storage; ``(features, was_cached)``."""
+
+    def load() -> features.WindowFeatures:
+        return features.to_decoder_inputs(features.load_window_tensors(ref.tile.storage_key), loaded.device)
+
+    return features.feature_cache().get_or_load(ref.key, load)
+
+
+@torch.inference_mode()
+def run_decoder(
+    loaded: LoadedModel,
+    feats: features.WindowFeatures,
+    points: np.ndarray | None,
+    labels: np.ndarray | None,
+    box_px: np.ndarray | None,
+    mask_input: np.ndarray | None,
+    multimask: bool,
+) -> tuple[torch.Tensor, np.ndarray]:
+    """SAM2's prompt encoder and mask decoder (:mod:`decoder`), as ``SAM2ImagePredictor._predict`` runs them.
+
+    Args:
+        points: [N, 2] window pixels (x, y) in the 1024 x 1024 frame; labels [N] (1 positive, 0 negative).
+        box_px: [4] x0, y0, x1, y1 window pixels, or None.
+        mask_input: [1, 256, 256] previous low-resolution logits, or None.
+    Returns:
+        Low-resolution logits [C, 256, 256] (clamped to ±32, as the predictor does) and scores [C].
+    """
+    model = loaded.model
+    device = loaded.device
+    scale = model.image_size / WINDOW_SIZE
+    coords, point_labels = [], []
+    if box_px is not None:
+        coords.append(torch.as_tensor(box_px, dtype=torch.float32).reshape(2, 2) * scale)
+        point_labels.append(torch.tensor([2, 3], dtype=torch.int32))
+    if points is not None and len(points):
+        coords.append(torch.as_tensor(points, dtype=torch.float32) * scale)
+        point_labels.append(torch.as_tensor(labels, dtype=torch.int32))
+    concat = (torch.cat(coords)[None].to(device), torch.cat(point_labels)[None].to(device))
+    masks = None
+    if mask_input is not None:
+        masks = torch.as_tensor(mask_input, dtype=torch.float32, device=device)[None]
+    sparse, dense = model.sam_prompt_encoder(points=concat, boxes=None, masks=masks)
+    low_res, scores = decoder.decode(model, feats.image_embed, feats.high_res_feats, sparse, dense, multimask)
+    return torch.clamp(low_res[0], -32.0, 32.0), scores[0].float().cpu().numpy()
+
+
+def upsample(low_res: torch.Tensor, width: int, height: int) -> np.ndarray:
+    """Low-resolution logits [C, 256, 256] → boolean masks [C, height, width] in window pixels.
+
+    Bilinear to 1024 x 1024 as SAM2's ``postprocess_masks`` does, then cropped to the valid size.
+    """
+    full = F.interpolate(low_res[None].float(), (WINDOW_SIZE, WINDOW_SIZE), mode="bilinear", align_corners=False)
+    return (full[0, :, :height, :width] > 0).cpu().numpy()
+
+
+def decode_in_window(
+    loaded: LoadedModel,
+    ref: WindowRef,
+    prompts: Prompts,
+    mask_input: np.ndarray | None,
+    return_all: bool,
+) -> Decoded:
+    """Decode the prompts in one window; masks are cropped to the window's valid size."""
+    t0 = time.perf_counter()
+    feats, _cached = load_window(ref, loaded)
+    t1 = time.perf_counter()
+    to_win = ref.to_window
+    pts = [to_win @ (float(x), float(y)) for x, y in np.concatenate([prompts.positive, prompts.negative])]
+    labels = np.array([1] * len(prompts.positive) + [0] * len(prompts.negative), dtype=np.int32)
+    box_px = None
+    if prompts.box is not None:
+        a = to_win @ (float(prompts.box[0]), float(prompts.box[1]))
+        b = to_win @ (float(prompts.box[2]), float(prompts.box[3]))
+        box_px = np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])])
+    single_click = len(pts) == 1 and box_px is None and mask_input is None
+    low_res, scores = run_decoder(
+        loaded,
+        feats,
+        np.array(pts, dtype=np.float64).reshape(-1, 2),
+        labels,
+        box_px,
+        mask_input,
+        multimask=single_click or return_all,
+    )
+    best = int(np.argmax(scores))
+    chosen = range(len(scores)) if return_all else [best]
+    masks = np.zeros((len(scores), ref.tile.height, ref.tile.width), dtype=bool)
+    for i, mask in zip(chosen, upsample(low_res[list(chosen)], ref.tile.width, ref.tile.height), strict=True):
+        masks[i] = mask
+    t2 = time.perf_counter()
+    decoded = Decoded(
+        window=ref,
+        masks=masks,
+        scores=scores,
+        best=best,
+        low_res=low_res.float().cpu().numpy(),
+        used_previous_mask=mask_input is not None,
+        load_ms=(t1 - t0) * 1000,
+        decode_ms=(t2 - t1) * 1000,
+    )
+    decoded.touches_cut = touches_cut_edge(masks[best], ref.cut_edges)
+    decoded.extra["window_prompts"] = (np.array(pts).reshape(-1, 2), labels, box_px)
+    return decoded
+
+
+def touches_cut_edge(mask: np.ndarray, cut_edges: tuple[bool, bool, bool, bool]) -> bool:
+    """Whether the mask [h, w] reaches a window edge that cuts through the image."""
+    left, top, right, bottom = cut_edges
+    e = EDGE_PX
+    return bool(
+        (left and mask[:, :e].any())
+        or (top and mask[:e, :].any())
+        or (right and mask[:, -e:].any())
+        or (bottom and mask[-e:, :].any())
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Mask → polygon (:mod:`outline`) → EPSG:4326
+
+
+def _through(transform: Affine, transformer: Transformer):
+    """A ``shapely.transform`` function: window pixels → image CRS (the window's affine) → the transformer's CRS."""
+    a, b, c, d, e, f = transform.a, transform.b, transform.c, transform.d, transform.e, transform.f
+
+    def apply(xy: np.ndarray) -> np.ndarray:
+        x = a * xy[:, 0] + b * xy[:, 1] + c
+        y = d * xy[:, 0] + e * xy[:, 1] + f
+        return np.column_stack(transformer.transform(x, y))
+
+    return apply
+
+
+def window_to_4326(geometry: MultiPolygon, transform: Affine, crs_wkt: str):
+    """Window pixel geometry → EPSG:4326 (lon, lat), in one vectorized pass over the vertices."""
+    return shapely.transform(geometry, _through(transform, _to_4326(crs_wkt)))
+
+
+def image_center(image: Image) -> tuple[float, float]:
+    """The image's centre in EPSG:4326 (lon, lat), rounded to 0.01°."""
+    x, y = Affine.from_gdal(*image.geotransform) @ (image.width / 2, image.height / 2)
+    lon, lat = _to_4326(image.crs_wkt).transform(x, y)
+    return round(lon, 2), round(lat, 2)
+
+
+@lru_cache(maxsize=64)
+def _area_transformer(crs_wkt: str, lon: float, lat: float) -> Transformer:
+    # Lambert azimuthal equal-area on the WGS84 ellipsoid: a planar area there is the area on
+    # the ellipsoid, so shapely's C area replaces a per-ring geodesic loop (thousands of
+    # rings on a noisy mask). The centre only keeps the numbers small.
+    laea = CRS.from_proj4(f"+proj=laea +lat_0={lat} +lon_0={lon} +ellps=WGS84 +units=m +no_defs")
+    return Transformer.from_crs(CRS.from_wkt(crs_wkt), laea, always_xy=True)
+
+
+def area_m2(geometry_px: MultiPolygon, transform: Affine, to_equal_area: Transformer) -> float:
+    """Area in m² on the WGS84 ellipsoid of a window-pixel geometry (through an equal-area projection)."""
+    if geometry_px.is_empty:
+        return 0.0
+    return float(shapely.area(shapely.transform(geometry_px, _through(transform, to_equal_area))))
+
+
+# ---------------------------------------------------------------------------------------
+# The request
+
+
+@dataclass
+class SegmentRequest:
+    positive: list[list[float]]
+    negative: list[list[float]]
+    box: list[float] | None = None
+    crs: str = "EPSG:4326"
+    session_id: str | None = None
+    simplify_px: float = 0.5
+    min_area_px: float = MIN_AREA_PX
+    max_vertices: int | None = None
+    return_all: bool = False
+
+
+_session_locks: dict[str, threading.Lock] = {}
+_session_locks_guard = threading.Lock()
+
+
+def ensure_encoded(image: Image) -> None:
+    """Raise 409 with the encode job's state and progress unless the image's features are ready."""
+    if image.status == ImageStatus.ENCODED:
+        return
+    job = latest_job_for(image, JobKind.ENCODE)
+    job_info = None
+    if job is not None:
+        job_info = {"id": job.pk, "status": job.status, "progress": job.progress, "message": job.message}
+    raise Conflict(
+        f"The image is {image.status}; it can be segmented once its SAM2 features are encoded.",
+        extra={"image_status": image.status, "job": job_info},
+    )
+
+
+def segment(image: Image, request: SegmentRequest) -> Segmentation:
+    """Decode the prompts into a GeoJSON Feature (EPSG:4326) with score, level, window, timings.
+
+    The finest level whose window holds every prompt is tried first; when the mask reaches
+    a window edge that cuts through the image, the next coarser level is tried and the
+    better result returned (the one whose mask is not cut, else the higher score).
+    """
+    started = time.perf_counter()
+    ensure_encoded(image)
+    if not request.positive and request.box is None:
+        raise InvalidInput("Give at least one positive point or a box.", field="positive")
+    session_id = prompt_sessions.check_session_id(request.session_id)
+    prompts = prompts_to_pixels(image, request.positive, request.negative, request.box, request.crs)
+    refs = window_refs(image)
+    if not refs:
+        raise NotFound("The image's SAM2 features are missing; encode it again.")
+    candidates = choose_windows(refs, prompts)
+    if not candidates:
+        raise InvalidInput("No encoded window holds these prompts.", field="positive")
+    loaded = decoder_model(image.project.sam2_model)
+    with _session_locks_guard:
+        lock = _session_locks.setdefault(session_id, threading.Lock())
+    with lock:
+        tried = []
+        result = None
+        for ref in candidates[:2] if len(candidates) > 1 else candidates:
+            step = _step_for(ref, prompts)
+            mask_input = prompt_sessions.previous_logits(session_id, step) if request.session_id else None
+            decoded = decode_in_window(loaded, ref, prompts, mask_input, request.return_all)
+            tried.append(decoded)
+            if not decoded.touches_cut:
+                break
+        result = _better(tried)
+        step = _step_for(result.window, prompts)
+        prompt_sessions.record(session_id, step, result.low_res[result.best])
+    t_poly = time.perf_counter()
+    ref = result.window
+    window_points, _labels, box_px = result.extra["window_prompts"]
+    positive_win = window_points[: len(prompts.positive)]
+    area = _area_transformer(image.crs_wkt, *image_center(image))
+
+    def outline_of(mask: np.ndarray) -> tuple[outline.Outline, MultiPolygon, float]:
+        shape = outline.mask_outline(
+            mask, positive_win, box_px, request.simplify_px, request.min_area_px, request.max_vertices
+        )
+        lonlat = window_to_4326(shape.geometry, ref.transform, image.crs_wkt)
+        return shape, lonlat, area_m2(shape.geometry, ref.transform, area)
+
+    best_outline, geometry, best_area = outline_of(result.masks[result.best])
+    candidates_out = None
+    if request.return_all:
+        candidates_out = []
+        for i, score in enumerate(result.scores):
+            shape, g, a = outline_of(result.masks[i]) if i != result.best else (best_outline, geometry, best_area)
+            candidates_out.append((g, {"score": float(score), "area_m2": a, "simplify_px": shape.simplify_px}))
+    t_end = time.perf_counter()
+    tile = ref.tile
+    properties = {
+        "score": float(result.scores[result.best]),
+        "level": tile.level,
+        "window": {
+            "level": tile.level,
+            "col_off": tile.col_off,
+            "row_off": tile.row_off,
+            "width": tile.width,
+            "height": tile.height,
+        },
+        "levels_tried": [d.window.tile.level for d in tried],
+        "mask_cut_by_window_edge": result.touches_cut,
+        "model": tile.model_name,
+        "untrained": tile.untrained,
+        "session_id": session_id,
+        "used_previous_mask": result.used_previous_mask,
+        "area_m2": best_area,
+        "simplify_px": best_outline.simplify_px,
+        "vertices": best_outline.vertices,
+        "holes_filled": best_outline.holes_filled,
+        "crs": "EPSG:4326",
+        "timing_ms": {
+            "load": round(sum(d.load_ms for d in tried), 2),
+            "decode": round(sum(d.decode_ms for d in tried), 2),
+            "polygonize": round((t_end - t_poly) * 1000, 2),
+            "total": round((t_end - started) * 1000, 2),
+        },
+    }
+    return Segmentation(geometry, properties, candidates_out)
+
+
+@dataclass
+class Segmentation:
+    """The endpoint's answer: an EPSG:4326 outline, its properties and optionally the candidates'."""
+
+    geometry: MultiPolygon
+    properties: dict
+    candidates: list[tuple[MultiPolygon, dict]] | None = None
+
+    def to_json(self) -> str:
+        """The GeoJSON Feature as text; GEOS writes the coordinates (several times faster than ``json``)."""
+        properties = json.dumps(self.properties)
+        if self.candidates is not None:
+            items = ",".join(f'{{"geometry":{_geojson(g)},{json.dumps(info)[1:]}' for g, info in self.candidates)
+            properties = f'{properties[:-1]},"candidates":[{items}]}}'
+        return f'{{"type":"Feature","geometry":{_geojson(self.geometry)},"properties":{properties}}}'
+
+    def to_dict(self) -> dict:
+        return json.loads(self.to_json())
+
+
+def _geojson(geometry) -> str:
+    return "null" if geometry.is_empty else shapely.to_geojson(geometry)
+
+
+def _step_for(ref: WindowRef, prompts: Prompts) -> prompt_sessions.Step:
+    items: list[tuple[float, float, int]] = []
+    if prompts.box is not None:
+        items += [
+            (round(prompts.box[0], 3), round(prompts.box[1], 3), 2),
+            (round(prompts.box[2], 3), round(prompts.box[3], 3), 3),
+        ]
+    items += [(round(float(x), 3), round(float(y), 3), 1) for x, y in prompts.positive]
+    items += [(round(float(x), 3), round(float(y), 3), 0) for x, y in prompts.negative]
+    return prompt_sessions.Step(ref.key, tuple(items))
+
+
+def _better(tried: list[Decoded]) -> Decoded:
+    """The last uncut result, else the one with the highest score."""
+    uncut = [d for d in tried if not d.touches_cut]
+    if uncut:
+        return uncut[-1]
+    return max(tried, key=lambda d: float(d.scores[d.best]))

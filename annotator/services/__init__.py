@@ -1,1 +1,0 @@
-"""Services: the behaviour of Geoprompt. Views and tasks stay thin and call these."""

@@ -1,0 +1,1 @@
+"""The team workflow: annotations and their versions, review states, comments, areas, dashboard, vector import."""

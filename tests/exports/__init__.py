@@ -1,0 +1,1 @@
+"""Exports: GIS and ML formats, spatial splits, the export API."""

@@ -1,0 +1,1 @@
+"""Imagery: upload, ingest, COG, statistics, tiles and tile tokens."""

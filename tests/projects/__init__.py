@@ -1,0 +1,1 @@
+"""Projects, members and roles across every endpoint; pages; settings."""

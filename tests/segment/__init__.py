@@ -1,0 +1,1 @@
+"""Click-to-polygon: the segment endpoint, its errors, and the mask outline."""

@@ -1,0 +1,1 @@
+"""Helpers (plain functions and constants, no fixtures) shared by the test folders."""

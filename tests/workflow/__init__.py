@@ -1,0 +1,1 @@
+"""The team workflow: annotations, permissions, review, comments, dashboard, vector import."""
