@@ -20,11 +20,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.processes import STATE_WAIT_S
+from tests.support.rasters import REPO
+
 # Playwright's sync API runs an event loop in this thread; the test body's ORM calls are
 # still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("GEOPROMPT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -74,7 +76,7 @@ def tiler_url(shared_storage, tmp_path_factory):
             start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + STATE_WAIT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
@@ -145,7 +147,8 @@ def browser_as(chromium, app, tiler_url):
     def login(username: str) -> Session:
         context = chromium.new_context(viewport=VIEWPORT)
         page = context.new_page()
-        page.set_default_timeout(20_000)
+        # Waits end when the state is reached; the bound only turns a hang into a failure.
+        page.set_default_timeout(STATE_WAIT_S * 1000)
         session = Session(page=page, context=context)
         page.on("request", lambda request: session.requests.append(request.url))
         # JavaScript errors only: tiles outside the image are 404s by design.

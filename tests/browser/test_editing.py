@@ -9,7 +9,7 @@ import pytest
 from shapely.affinity import scale
 from shapely.geometry import mapping, shape
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 
 def geometry_of(annotation):
@@ -93,5 +93,5 @@ def test_a_stale_save_keeps_the_drawing_and_saves_it_after_a_reload(
     assert geometry_of(annotation).symmetric_difference(mine).area < mine.area * 1e-6
 
     page.keyboard.press("Delete")
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).deleted_at is not None, 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).deleted_at is not None)
     page.locator(".current-annotation").wait_for(state="detached")

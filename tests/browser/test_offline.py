@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 
 def test_every_page_requests_only_the_app_and_its_tiler(cast, ingested_image, browser_as, app, own_hosts, screenshot):

@@ -16,9 +16,9 @@ import pytest
 from django.contrib.gis.geos import GEOSGeometry
 from shapely.geometry import shape
 
-from tests.conftest import data_file
+from tests.support.rasters import data_file
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 STATE = "() => window.geoprompt.state()"
 # One SAM2 window (1024 x 1024). With untrained weights the NAIP scenes give masks of
@@ -36,7 +36,7 @@ def upload_and_encode(cast, client_for, wait_for):
         )
     assert response.status_code == 201, response.content
     image = Image.objects.get(pk=response.json()["id"])
-    assert wait_for(lambda: Image.objects.get(pk=image.pk).status in ("encoded", "failed"), 240, 0.5)
+    assert wait_for(lambda: Image.objects.get(pk=image.pk).status in ("encoded", "failed"), interval_s=0.5)
     image.refresh_from_db()
     assert image.status == "encoded", image.error
     return image
@@ -106,7 +106,7 @@ def wait_saved(page, wait_for, annotation, before: int) -> None:
     """Wait until the page has saved a version newer than ``before``."""
     from annotator.models import Annotation
 
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).version > before, 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).version > before)
     page.locator("#save-status", has_text="Saved").wait_for()
     annotation.refresh_from_db()
 
@@ -170,12 +170,12 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     dragged = annotation.geometry.clone()
 
     page.keyboard.press("2")
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).label_class_id == pond.pk, 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).label_class_id == pond.pk)
     assert page.locator("#label-status").inner_text() == "Label: pond"
     screenshot(page, "2-edited")
 
     page.keyboard.press("s")
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "submitted", 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "submitted")
     page.locator(".current-annotation").wait_for(state="detached")
 
     # --- the reviewer rejects with a comment (required) ---
@@ -191,7 +191,7 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     rpage.keyboard.type("Follow the field edge on the east side")
     screenshot(rpage, "3-reject")
     rpage.keyboard.press("Control+Enter")
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "rejected", 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "rejected")
     rpage.get_by_text("Nothing to review").wait_for()
 
     # --- the annotator fixes it and submits again ---
@@ -203,7 +203,7 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     wait_saved(page, wait_for, annotation, rejected_version)
     assert annotation.state == "draft" and not annotation.geometry.equals_exact(dragged, 1e-9)
     page.keyboard.press("s")
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "submitted", 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "submitted")
 
     # --- the reviewer sees the comment pinned on the map and approves ---
     rpage.reload()
@@ -211,7 +211,7 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     rpage.locator(".comment-pin", has_text="Follow the field edge").wait_for()
     screenshot(rpage, "4-approve")
     rpage.keyboard.press("a")
-    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "approved", 10)
+    assert wait_for(lambda: Annotation.objects.get(pk=annotation.pk).state == "approved")
     rpage.get_by_text("Nothing to review").wait_for()
 
     # --- the dashboard shows the counts, as charts and a table ---
@@ -233,7 +233,7 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     # --- an export of the approved annotation, downloaded from the exports page ---
     rpage.get_by_role("link", name="Exports").click()
     rpage.get_by_role("button", name="Start export").click()
-    rpage.locator("#export-rows tr[data-status=succeeded]").wait_for(timeout=60_000)
+    rpage.locator("#export-rows tr[data-status=succeeded]").wait_for()
     with rpage.expect_download() as download_info:
         rpage.get_by_role("link", name="Download").click()
     archive = zipfile.ZipFile(download_info.value.path())

@@ -19,8 +19,8 @@ from PIL import Image as PILImage
 from pycocotools.coco import COCO
 from rasterio import features
 
-from tests.conftest import data_file
 from tests.support.exports import NAIP, approved, blob, build_sync, burn, iou, unzip
+from tests.support.rasters import data_file
 
 CHIP = 256  # NAIP (934 x 723) → chip columns at 0, 256, 512, 678 and rows at 0, 256, 467
 

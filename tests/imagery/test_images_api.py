@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import Image, Job
 from annotator.storage import get_storage
-from tests.conftest import data_file
+from tests.support.rasters import data_file
 
 
 def _upload(client, project, name="hillshade_1band_3857.tif", payload=None):

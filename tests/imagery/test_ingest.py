@@ -12,10 +12,10 @@ from shapely.geometry import Point, shape
 
 from annotator.choices import ImageStatus
 from annotator.errors import InvalidRaster
-from annotator.models import Image
 from annotator.imagery import ingest as imagery
+from annotator.models import Image
 from annotator.storage import get_storage
-from tests.conftest import data_file
+from tests.support.rasters import data_file
 
 GEOREFERENCED = [
     "naip_rgbn_utm14_2020.tif",

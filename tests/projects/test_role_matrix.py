@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotator.choices import JobKind, Role
 from annotator.models import Image, Job, LabelClass, Membership
-from tests.conftest import data_file
+from tests.support.rasters import data_file
 
 PERSONAS = ["owner", "reviewer", "annotator", "viewer", "stranger", "anonymous"]
 MEMBERS = ["owner", "reviewer", "annotator", "viewer"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from annotator.sam2 import decoder
-from annotator.sam2 import features
+from annotator.sam2 import decoder, features
 from tests.support.sam2 import tiny_model
+
+pytestmark = pytest.mark.sam2
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,9 @@ from django.contrib.contenttypes.models import ContentType
 
 from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import FeatureTile, Image, Job
-from annotator.sam2 import encoding
-from annotator.sam2 import features
+from annotator.sam2 import encoding, features
 from annotator.storage import get_storage
-from tests.conftest import WorkerProcess, test_database_url
+from tests.support.processes import WorkerProcess, test_database_url
 from tests.support.sam2 import ingest_file, resampled_raster
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(600)]
@@ -77,7 +76,7 @@ def test_a_worker_encodes_an_uploaded_image_after_ingest(start_worker, cast, cli
         )
     assert response.status_code == 201, response.content
     image = Image.objects.get(pk=response.json()["id"])
-    assert wait_for(lambda: Image.objects.get(pk=image.pk).status in ("encoded", "failed"), 300, 0.5)
+    assert wait_for(lambda: Image.objects.get(pk=image.pk).status in ("encoded", "failed"), interval_s=0.5)
     image.refresh_from_db()
     job = encode_job(image)
     assert (image.status, job.status) == (ImageStatus.ENCODED, JobStatus.SUCCEEDED), job.error
@@ -95,7 +94,7 @@ def test_a_job_whose_worker_was_killed_resumes_and_completes_without_duplicates(
     assert total == 5
     first = start_worker()
     job = encoding.start_encode(image, cast.owner)
-    assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), 300, 0.1)
+    assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), interval_s=0.1)
     first.kill()
     job.refresh_from_db()
     done_before = FeatureTile.objects.filter(image=image).count()
@@ -105,7 +104,7 @@ def test_a_job_whose_worker_was_killed_resumes_and_completes_without_duplicates(
     # Redis redelivers an unacknowledged task once its visibility timeout has passed.
     time.sleep(1.5)
     start_worker(GEOPROMPT_TASK_VISIBILITY_S="1")
-    assert wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, 300, 0.5)
+    assert wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, interval_s=0.5)
     job.refresh_from_db()
     image.refresh_from_db()
     assert (job.status, image.status) == (JobStatus.SUCCEEDED, ImageStatus.ENCODED), job.error
@@ -117,11 +116,11 @@ def test_cancelling_through_the_api_stops_the_job(start_worker, cast, client_for
     image = ingest_file(cast.project, cast.owner, resampled_raster(tmp_path / "big.tif", 1400, 1100))
     start_worker()
     job = encoding.start_encode(image, cast.annotator)
-    assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), 300, 0.1)
+    assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), interval_s=0.1)
     response = client_for(cast.annotator).post(f"/api/v1/jobs/{job.pk}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == JobStatus.CANCELLED
     # The worker stops before its next batch and gives the image back as "ready".
-    assert wait_for(lambda: Image.objects.get(pk=image.pk).status == ImageStatus.READY, 120, 0.2)
+    assert wait_for(lambda: Image.objects.get(pk=image.pk).status == ImageStatus.READY, interval_s=0.2)
     stored = FeatureTile.objects.filter(image=image).count()
     time.sleep(3)
     assert FeatureTile.objects.filter(image=image).count() == stored < 5

@@ -15,14 +15,13 @@ from django.contrib.contenttypes.models import ContentType
 
 from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import FeatureTile, Image, Job
-from annotator.sam2 import encoding
-from annotator.sam2 import features
+from annotator.sam2 import encoding, features
 from annotator.sam2 import registry as sam2_models
-from annotator.storage import get_storage
 from annotator.sam2.windows import FEATURE_BYTES_PER_WINDOW
+from annotator.storage import get_storage
 from tests.support.sam2 import TINY, synthetic_raster, tiny_model
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.sam2, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from annotator.models import FeatureTile
 from annotator.sam2 import features
 from tests.support.sam2 import encode_cached, ingest_file, synthetic_raster, tiny_model
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.sam2, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def naip_3857(cast, tmp_path):
     """The NAIP pixels placed in EPSG:3857 (Web Mercator, 6 m pixels near 45 N)."""
     import rasterio
 
-    from tests.conftest import data_file
+    from tests.support.rasters import data_file
 
     with rasterio.open(data_file("naip_rgbn_utm14_2020.tif")) as src:
         array = src.read([1, 2, 3])

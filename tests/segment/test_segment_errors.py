@@ -10,7 +10,7 @@ from annotator.choices import ImageStatus, JobStatus
 from annotator.sam2 import encoding
 from tests.support.sam2 import encode_cached
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.sam2, pytest.mark.django_db]
 
 
 def lonlat(image, col: float, row: float) -> list[float]:

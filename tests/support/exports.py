@@ -42,8 +42,7 @@ def blob(cx: float, cy: float, radius: float, vertices: int = 9, seed: int = 0) 
 
 def approved(image, cast, pixel_polygon: shapely.Geometry, label_class=None, state: str = "approved"):
     """Create an annotation from a pixel-space polygon and bring it to ``state``."""
-    from annotator.workflow import annotations
-    from annotator.workflow import review
+    from annotator.workflow import annotations, review
 
     geojson = json.loads(shapely.to_geojson(pixel_to_4326(image, pixel_polygon)))
     annotation = annotations.create_annotation(
@@ -69,9 +68,9 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def build_sync(project, user, formats, filters=None, options=None):
     """Create an export and build it in this process (the Job row is run as the task would)."""
-    from annotator.models import Export
     from annotator.exports import create_export
     from annotator.exports.build import build_export
+    from annotator.models import Export
 
     export = create_export(project, user, formats, filters, options)
     export = Export.objects.select_related("project", "created_by").get(pk=export.pk)

@@ -9,7 +9,7 @@ import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 
-from tests.conftest import data_file
+from tests.support.rasters import data_file
 
 TINY = "sam2.1_hiera_tiny"
 
@@ -51,8 +51,8 @@ def synthetic_raster(path: Path, array: np.ndarray, crs: str, transform, nodata:
 
 def ingest_file(project, user, path: Path, name: str | None = None):
     """Store a local raster as an upload and ingest it synchronously."""
-    from annotator.models import Image
     from annotator.imagery import ingest as imagery
+    from annotator.models import Image
     from annotator.storage import get_storage
 
     image = Image.objects.create(project=project, name=name or path.name, uploaded_by=user)

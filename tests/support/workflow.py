@@ -1,4 +1,4 @@
-"""Fixtures and helpers shared by the annotation-workflow tests (import the fixtures you use).
+"""Helpers of the annotation-workflow tests: a footprint over the NAIP prairie scene, squares, images.
 
 Images here are rows with a real footprint (EPSG:4326) over the NAIP prairie scene's
 area; tests that need a real raster use ``ingested_image`` from conftest instead.
@@ -6,10 +6,11 @@ area; tests that need a real raster use ``ingested_image`` from conftest instead
 
 from __future__ import annotations
 
-import pytest
+import random
+
 from django.contrib.gis.geos import Polygon
 
-from tests.conftest import DATA
+from tests.support.rasters import DATA
 
 # The footprint of the test image: about 1.5 km x 2.2 km of North Dakota prairie (EPSG:4326).
 FOOTPRINT = (-98.70, 47.00, -98.68, 47.02)
@@ -24,12 +25,6 @@ def square(cx: float, cy: float, half: float = 0.0005) -> dict:
 CENTRE = ((FOOTPRINT[0] + FOOTPRINT[2]) / 2, (FOOTPRINT[1] + FOOTPRINT[3]) / 2)
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The cast's users are created with a cheap hasher: these tests are about annotations."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_image(project, name: str = "prairie.tif", bbox: tuple[float, float, float, float] = FOOTPRINT):
     from annotator.choices import ImageStatus
     from annotator.models import Image
@@ -41,47 +36,43 @@ def make_image(project, name: str = "prairie.tif", bbox: tuple[float, float, flo
     )
 
 
-@pytest.fixture
-def image(cast):
-    """A ready image of the cast's project with a footprint (EPSG:4326)."""
-    return make_image(cast.project)
-
-
-@pytest.fixture
-def building(cast):
-    """A label class with one attribute of each type."""
-    from annotator.models import LabelClass
-
-    return LabelClass.objects.create(
-        project=cast.project,
-        name="building",
-        attributes=[
-            {"name": "storeys", "type": "number", "required": False},
-            {"name": "roof", "type": "choice", "choices": ["flat", "gabled"], "required": True},
-            {"name": "note", "type": "text"},
-            {"name": "occupied", "type": "boolean"},
-        ],
-    )
-
-
-@pytest.fixture
-def make_annotation(image):
-    """A factory: an annotation by ``user`` brought to ``state`` through the real services."""
-    from annotator.workflow import annotations
-    from annotator.workflow import review
-
-    def make(user, state: str = "draft", geometry: dict | None = None, reviewer=None, on=None):
-        annotation = annotations.create_annotation(on or image, user, geometry or square(*CENTRE))
-        if state in ("submitted", "approved", "rejected"):
-            annotation = review.transition(annotation.pk, "submit", user)
-        if state == "approved":
-            annotation = review.transition(annotation.pk, "approve", reviewer)
-        if state == "rejected":
-            annotation = review.transition(annotation.pk, "reject", reviewer, comment="Too loose around the roof.")
-        return annotation
-
-    return make
-
-
 # A real raster (not a vector) for refusal tests.
 DATA_RASTER = DATA / "landsat_rgb_utm18.tif"
+
+
+def bulk_annotations(cast, image, label_class, n: int, seed: int = 5) -> None:
+    """``n`` small square annotations (EPSG:4326) in every state, spread over the image, with versions."""
+    from django.contrib.gis.geos import MultiPolygon, Polygon
+
+    from annotator.models import Annotation, AnnotationVersion
+
+    rng = random.Random(seed)
+    people = [cast.owner, cast.reviewer, cast.annotator]
+    states = ["draft", "submitted", "approved", "rejected"]
+    rows = []
+    for i in range(n):
+        x = CENTRE[0] + rng.uniform(-0.009, 0.009)
+        y = CENTRE[1] + rng.uniform(-0.009, 0.009)
+        polygon = Polygon.from_bbox((x - 1e-4, y - 1e-4, x + 1e-4, y + 1e-4))
+        rows.append(
+            Annotation(
+                project=cast.project,
+                image=image,
+                label_class=label_class if i % 2 else None,
+                author=people[i % 3],
+                geometry=MultiPolygon(polygon, srid=4326),
+                area_m2=170.0,
+                state=states[i % 4],
+                attributes={"roof": "flat"} if i % 2 else {},
+            )
+        )
+    created = Annotation.objects.bulk_create(rows, batch_size=2000)
+    AnnotationVersion.objects.bulk_create(
+        [
+            AnnotationVersion(
+                annotation=a, version=1, action="created", user=a.author, geometry=a.geometry, state=a.state
+            )
+            for a in created
+        ],
+        batch_size=2000,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.workflow import CENTRE, FOOTPRINT, building, fast_passwords, image, make_annotation, square  # noqa: F401
+from tests.support.workflow import CENTRE, FOOTPRINT, square
 
 
 @pytest.fixture
@@ -12,7 +12,7 @@ def annotator_client(cast, client_for):
     return client_for(cast.annotator)
 
 
-def create(client, cast, image, geometry, **extra):  # noqa: F811
+def create(client, cast, image, geometry, **extra):
     return client.post(
         f"/api/v1/projects/{cast.project.pk}/annotations/",
         {"image": image.pk, "geometry": geometry, **extra},
@@ -21,7 +21,7 @@ def create(client, cast, image, geometry, **extra):  # noqa: F811
 
 
 class TestCreating:
-    def test_it_stores_a_sam_result_as_a_draft_multipolygon_with_its_metadata(self, cast, image, annotator_client):  # noqa: F811
+    def test_it_stores_a_sam_result_as_a_draft_multipolygon_with_its_metadata(self, cast, image, annotator_client):
         sam = {"prompts": [{"type": "point", "label": 1, "lon": CENTRE[0], "lat": CENTRE[1]}], "score": 0.93,
                "model": "sam2.1_hiera_tiny", "untrained": True}  # fmt: skip
         response = create(annotator_client, cast, image, square(*CENTRE), source="sam", sam=sam)
@@ -34,7 +34,7 @@ class TestCreating:
         assert props["sam"] == sam
         assert response["ETag"] == '"1"'
 
-    def test_its_area_is_the_geodesic_area_in_square_metres(self, cast, image, annotator_client):  # noqa: F811
+    def test_its_area_is_the_geodesic_area_in_square_metres(self, cast, image, annotator_client):
         from django.db import connection
 
         response = create(annotator_client, cast, image, square(*CENTRE))
@@ -48,7 +48,7 @@ class TestCreating:
         assert area == pytest.approx(postgis_area, rel=1e-6)
         assert 8_000 < area < 9_000
 
-    def test_it_clips_a_polygon_that_overhangs_the_image(self, cast, image, annotator_client):  # noqa: F811
+    def test_it_clips_a_polygon_that_overhangs_the_image(self, cast, image, annotator_client):
         west, south = FOOTPRINT[0], FOOTPRINT[1]
         response = create(annotator_client, cast, image, square(west, south + 0.01, half=0.001))
         assert response.status_code == 201
@@ -76,14 +76,14 @@ class TestCreating:
             ("POLYGON((0 0, 1 0, 1 1, 0 0))", "GeoJSON"),
         ],
     )
-    def test_it_refuses_a_bad_geometry_with_the_reason(self, cast, image, annotator_client, geometry, reason):  # noqa: F811
+    def test_it_refuses_a_bad_geometry_with_the_reason(self, cast, image, annotator_client, geometry, reason):
         response = create(annotator_client, cast, image, geometry)
         assert response.status_code == 400
         assert reason in response.json()["detail"]
         assert response.json()["field"] == "geometry"
         assert image.annotations.count() == 0
 
-    def test_it_refuses_more_vertices_than_the_limit(self, cast, image, annotator_client, settings):  # noqa: F811
+    def test_it_refuses_more_vertices_than_the_limit(self, cast, image, annotator_client, settings):
         import math
 
         settings.MAX_ANNOTATION_VERTICES = 100
@@ -102,7 +102,7 @@ class TestCreating:
 
 
 class TestAttributes:
-    def test_values_matching_the_class_definitions_are_kept(self, cast, image, building, annotator_client):  # noqa: F811
+    def test_values_matching_the_class_definitions_are_kept(self, cast, image, building, annotator_client):
         attributes = {"roof": "gabled", "storeys": 2, "note": "barn", "occupied": False}
         response = create(
             annotator_client, cast, image, square(*CENTRE), label_class=building.pk, attributes=attributes
@@ -121,7 +121,7 @@ class TestAttributes:
             ({"roof": "flat", "colour": "red"}, "Unknown attribute(s) for class 'building': colour"),
         ],
     )
-    def test_values_that_do_not_match_are_refused(self, cast, image, building, annotator_client, attributes, reason):  # noqa: F811
+    def test_values_that_do_not_match_are_refused(self, cast, image, building, annotator_client, attributes, reason):
         response = create(
             annotator_client, cast, image, square(*CENTRE), label_class=building.pk, attributes=attributes
         )
@@ -141,7 +141,7 @@ class TestAttributes:
 
 
 class TestListing:
-    def test_it_returns_a_paginated_feature_collection(self, cast, make_annotation, client_for):  # noqa: F811
+    def test_it_returns_a_paginated_feature_collection(self, cast, make_annotation, client_for):
         for i in range(3):
             make_annotation(cast.annotator, geometry=square(CENTRE[0] + 0.002 * i, CENTRE[1]))
         body = client_for(cast.viewer).get(f"/api/v1/projects/{cast.project.pk}/annotations/", {"page_size": 2}).json()
@@ -153,9 +153,9 @@ class TestListing:
     def test_it_filters_by_image_bbox_state_class_and_author(
         self,
         cast,
-        image,  # noqa: F811
-        building,  # noqa: F811
-        make_annotation,  # noqa: F811
+        image,
+        building,
+        make_annotation,
         client_for,
     ):
         from annotator.workflow import annotations

@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from tests.support.workflow import CENTRE, fast_passwords, image, make_annotation, square  # noqa: F401
+from tests.support.workflow import CENTRE, square
 
 
-def test_the_second_of_two_edits_from_the_same_version_gets_409(cast, make_annotation, client_for):  # noqa: F811
+def test_the_second_of_two_edits_from_the_same_version_gets_409(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator)
     url = f"/api/v1/annotations/{annotation.pk}/"
     mine, theirs = client_for(cast.annotator), client_for(cast.reviewer)
@@ -33,7 +33,7 @@ def test_the_second_of_two_edits_from_the_same_version_gets_409(cast, make_annot
     assert annotation.geometry.extent[2] == pytest.approx(CENTRE[0] + 0.0007)
 
 
-def test_the_version_can_be_named_in_the_body_instead_of_if_match(cast, make_annotation, client_for):  # noqa: F811
+def test_the_version_can_be_named_in_the_body_instead_of_if_match(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator)
     client = client_for(cast.annotator)
     url = f"/api/v1/annotations/{annotation.pk}/"
@@ -43,7 +43,7 @@ def test_the_version_can_be_named_in_the_body_instead_of_if_match(cast, make_ann
     assert "version 2" in stale.json()["detail"]
 
 
-def test_an_edit_that_names_no_version_is_refused(cast, make_annotation, client_for):  # noqa: F811
+def test_an_edit_that_names_no_version_is_refused(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator)
     response = client_for(cast.annotator).patch(
         f"/api/v1/annotations/{annotation.pk}/", {"attributes": {}}, format="json"
@@ -52,7 +52,7 @@ def test_an_edit_that_names_no_version_is_refused(cast, make_annotation, client_
     assert response.json()["field"] == "version"
 
 
-def test_a_refused_edit_changes_nothing(cast, make_annotation, client_for):  # noqa: F811
+def test_a_refused_edit_changes_nothing(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator)
     before = annotation.geometry.wkt
     client = client_for(cast.annotator)
@@ -65,7 +65,7 @@ def test_a_refused_edit_changes_nothing(cast, make_annotation, client_for):  # n
     assert annotation.versions.count() == 1
 
 
-def test_deleting_keeps_a_tombstone_in_history(cast, make_annotation, client_for):  # noqa: F811
+def test_deleting_keeps_a_tombstone_in_history(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator)
     client = client_for(cast.annotator)
     url = f"/api/v1/annotations/{annotation.pk}/"
@@ -79,7 +79,7 @@ def test_deleting_keeps_a_tombstone_in_history(cast, make_annotation, client_for
 
 
 @pytest.mark.django_db(transaction=True)
-def test_simultaneous_edits_from_two_threads_let_exactly_one_win(cast, make_annotation):  # noqa: F811
+def test_simultaneous_edits_from_two_threads_let_exactly_one_win(cast, make_annotation):
     """Two real database connections race on the same version: the row lock lets one through."""
     from django.db import connection
 

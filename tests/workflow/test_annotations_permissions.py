@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.support.workflow import CENTRE, building, fast_passwords, image, make_annotation, square  # noqa: F401
+from tests.support.workflow import CENTRE, square
 
 WRITERS = {"owner", "reviewer", "annotator"}
 REVIEWERS = {"owner", "reviewer"}
@@ -32,7 +32,7 @@ class Endpoint:
     format: str = "json"
 
 
-def _scene(cast, image, make_annotation):  # noqa: F811
+def _scene(cast, image, make_annotation):
     """The objects every endpoint is exercised on: drafts, a submission, an area, a thread."""
     from annotator.models import VectorImport
     from annotator.workflow import comments
@@ -49,7 +49,7 @@ def _scene(cast, image, make_annotation):  # noqa: F811
     return draft, submitted, area, thread, vector_import
 
 
-def _endpoints(cast, image, draft, submitted, area, thread, vector_import) -> list[Endpoint]:  # noqa: F811
+def _endpoints(cast, image, draft, submitted, area, thread, vector_import) -> list[Endpoint]:
     p = f"/api/v1/projects/{cast.project.pk}"
     a = f"/api/v1/annotations/{draft.pk}"
     s = f"/api/v1/annotations/{submitted.pk}"
@@ -148,8 +148,8 @@ PERSONAS = ["owner", "reviewer", "annotator", "viewer", "stranger", "anonymous"]
 @pytest.mark.parametrize("endpoint_name", ENDPOINT_NAMES)
 def test_each_persona_gets_the_status_its_role_allows(
     cast,
-    image,  # noqa: F811
-    make_annotation,  # noqa: F811
+    image,
+    make_annotation,
     client_for,
     django_capture_on_commit_callbacks,
     endpoint_name,
@@ -171,12 +171,12 @@ def test_each_persona_gets_the_status_its_role_allows(
     assert response.status_code == expected, (endpoint.name, persona, response.content[:300])
 
 
-def test_the_matrix_covers_every_endpoint(cast, image, make_annotation):  # noqa: F811
+def test_the_matrix_covers_every_endpoint(cast, image, make_annotation):
     endpoints = _endpoints(cast, image, *_scene(cast, image, make_annotation))
     assert [e.name for e in endpoints] == ENDPOINT_NAMES
 
 
-def test_an_annotator_cannot_edit_someone_elses_annotation(cast, make_annotation, client_for):  # noqa: F811
+def test_an_annotator_cannot_edit_someone_elses_annotation(cast, make_annotation, client_for):
     theirs = make_annotation(cast.reviewer)
     response = client_for(cast.annotator).patch(
         f"/api/v1/annotations/{theirs.pk}/", {"version": theirs.version, "attributes": {}}, format="json"
@@ -185,13 +185,13 @@ def test_an_annotator_cannot_edit_someone_elses_annotation(cast, make_annotation
     assert "own annotations" in response.json()["detail"]
 
 
-def test_an_annotator_cannot_submit_someone_elses_annotation(cast, make_annotation, client_for):  # noqa: F811
+def test_an_annotator_cannot_submit_someone_elses_annotation(cast, make_annotation, client_for):
     theirs = make_annotation(cast.reviewer)
     response = client_for(cast.annotator).post(f"/api/v1/annotations/{theirs.pk}/submit/", {}, format="json")
     assert response.status_code == 403
 
 
-def test_an_annotator_sees_only_the_areas_assigned_to_them(cast, image, client_for):  # noqa: F811
+def test_an_annotator_sees_only_the_areas_assigned_to_them(cast, image, client_for):
     from annotator.workflow import comments
 
     mine = comments.save_area(cast.project, image_id=image.pk, geometry=square(*CENTRE), assignee="annotator")
@@ -202,7 +202,7 @@ def test_an_annotator_sees_only_the_areas_assigned_to_them(cast, image, client_f
     assert len(everything["features"]) == 2
 
 
-def test_a_stranger_cannot_create_annotations_on_another_projects_image(cast, image, client_for):  # noqa: F811
+def test_a_stranger_cannot_create_annotations_on_another_projects_image(cast, image, client_for):
     from tests.support.workflow import make_image
 
     their_image = make_image(cast.other_project)

@@ -2,52 +2,12 @@
 
 from __future__ import annotations
 
-import random
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.support.workflow import CENTRE, building, fast_passwords, image  # noqa: F401
+from tests.support.workflow import CENTRE, bulk_annotations
 
 LIST_QUERIES = 6  # session, user, project, membership, count, page
-
-
-def bulk_annotations(cast, image, label_class, n: int, seed: int = 5) -> None:  # noqa: F811
-    """``n`` small square annotations (EPSG:4326) in every state, spread over the image, with versions."""
-    from django.contrib.gis.geos import MultiPolygon, Polygon
-
-    from annotator.models import Annotation, AnnotationVersion
-
-    rng = random.Random(seed)
-    people = [cast.owner, cast.reviewer, cast.annotator]
-    states = ["draft", "submitted", "approved", "rejected"]
-    rows = []
-    for i in range(n):
-        x = CENTRE[0] + rng.uniform(-0.009, 0.009)
-        y = CENTRE[1] + rng.uniform(-0.009, 0.009)
-        polygon = Polygon.from_bbox((x - 1e-4, y - 1e-4, x + 1e-4, y + 1e-4))
-        rows.append(
-            Annotation(
-                project=cast.project,
-                image=image,
-                label_class=label_class if i % 2 else None,
-                author=people[i % 3],
-                geometry=MultiPolygon(polygon, srid=4326),
-                area_m2=170.0,
-                state=states[i % 4],
-                attributes={"roof": "flat"} if i % 2 else {},
-            )
-        )
-    created = Annotation.objects.bulk_create(rows, batch_size=2000)
-    AnnotationVersion.objects.bulk_create(
-        [
-            AnnotationVersion(
-                annotation=a, version=1, action="created", user=a.author, geometry=a.geometry, state=a.state
-            )
-            for a in created
-        ],
-        batch_size=2000,
-    )
 
 
 def count_list_queries(client, cast, **params) -> tuple[int, dict]:
@@ -57,7 +17,7 @@ def count_list_queries(client, cast, **params) -> tuple[int, dict]:
     return len(queries), response.json()
 
 
-def test_listing_5000_annotations_costs_as_many_queries_as_listing_5(cast, image, building, client_for):  # noqa: F811
+def test_listing_5000_annotations_costs_as_many_queries_as_listing_5(cast, image, building, client_for):
     client = client_for(cast.viewer)
     bulk_annotations(cast, image, building, 5)
     few, body = count_list_queries(client, cast, image=image.pk)
@@ -72,7 +32,7 @@ def test_listing_5000_annotations_costs_as_many_queries_as_listing_5(cast, image
     assert few <= LIST_QUERIES
 
 
-def test_filtered_lists_cost_the_same_number_of_queries(cast, image, building, client_for):  # noqa: F811
+def test_filtered_lists_cost_the_same_number_of_queries(cast, image, building, client_for):
     client = client_for(cast.viewer)
     bulk_annotations(cast, image, building, 500)
     plain, _ = count_list_queries(client, cast)

@@ -11,8 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.support.workflow.test_annotations_query_counts import bulk_annotations
-from tests.support.workflow import CENTRE, building, fast_passwords, image, make_annotation, make_image, square  # noqa: F401
+from tests.support.workflow import CENTRE, bulk_annotations, make_image, square
 
 DASHBOARD_QUERIES = 11  # session, user, project, membership, areas + six aggregates
 
@@ -25,7 +24,7 @@ def dashboard(client, cast, **params) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def reviewed_project(cast, image, building, make_annotation):  # noqa: F811
+def reviewed_project(cast, image, building, make_annotation):
     """Two approved and one rejected by the annotator, one draft by the reviewer, one deleted."""
     from annotator.models import Annotation
     from annotator.workflow import annotations
@@ -70,7 +69,7 @@ def test_it_reports_throughput_per_day(cast, reviewed_project, client_for):
     assert body["throughput"] == [{"day": today, "created": 5, "submitted": 3, "approved": 2, "rejected": 1}]
 
 
-def test_it_reports_progress_per_image_and_per_area(cast, image, reviewed_project, client_for):  # noqa: F811
+def test_it_reports_progress_per_image_and_per_area(cast, image, reviewed_project, client_for):
     from annotator.workflow import comments
 
     empty_image = make_image(cast.project, "empty.tif")
@@ -99,8 +98,8 @@ def test_a_bad_days_parameter_is_refused(cast, client_for):
 
 def test_the_dashboard_costs_the_same_queries_for_5_or_5000_annotations(
     cast,
-    image,  # noqa: F811
-    building,  # noqa: F811
+    image,
+    building,
     client_for,
 ):
     from annotator.workflow import comments

@@ -9,7 +9,7 @@ import shapely
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.support.vectors import INSIDE_A, INSIDE_B, OVERHANG, write_vector, zip_shapefile
-from tests.support.workflow import FOOTPRINT, fast_passwords, image  # noqa: F401
+from tests.support.workflow import FOOTPRINT
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def classes(cast):
     return {name: LabelClass.objects.create(project=cast.project, name=name) for name in ("building", "barn", "water")}
 
 
-def post_import(client, cast, image, path: Path, **options):  # noqa: F811
+def post_import(client, cast, image, path: Path, **options):
     with open(path, "rb") as fh:
         upload = SimpleUploadedFile(path.name, fh.read())
     return client.post(
@@ -38,7 +38,7 @@ def run_queued_import(job_id: int):
     return Job.objects.get(pk=job_id)
 
 
-def check_round_trip(cast, image, classes):  # noqa: F811
+def check_round_trip(cast, image, classes):
     from annotator.models import Annotation
 
     imported = {a.label_class.name if a.label_class else None: a for a in Annotation.objects.filter(image=image)}
@@ -63,7 +63,7 @@ CLASS_OPTIONS = {"class_attribute": "kind", "class_map": '{"house": "building", 
 )
 def test_a_file_in_a_projected_crs_becomes_clipped_drafts_mapped_to_classes(
     cast,
-    image,  # noqa: F811
+    image,
     classes,
     client_for,
     tmp_path,
@@ -91,7 +91,7 @@ def test_a_file_in_a_projected_crs_becomes_clipped_drafts_mapped_to_classes(
 @pytest.mark.django_db(transaction=True)
 def test_a_zipped_shapefile_in_utm_is_imported_by_the_real_worker(
     cast,
-    image,  # noqa: F811
+    image,
     classes,
     client_for,
     tmp_path,
@@ -105,7 +105,7 @@ def test_a_zipped_shapefile_in_utm_is_imported_by_the_real_worker(
     assert response.status_code == 201, response.content
     job_id = response.json()["job"]["id"]
 
-    assert wait_for(lambda: Job.objects.get(pk=job_id).is_finished, 60), "the worker did not finish the import"
+    assert wait_for(lambda: Job.objects.get(pk=job_id).is_finished), "the worker did not finish the import"
     job = Job.objects.get(pk=job_id)
     assert job.status == "succeeded", job.error
     assert "from EPSG:32614" in job.message
@@ -114,7 +114,7 @@ def test_a_zipped_shapefile_in_utm_is_imported_by_the_real_worker(
 
 def test_unmapped_values_fall_back_to_the_default_class_and_are_reported(
     cast,
-    image,  # noqa: F811
+    image,
     classes,
     client_for,
     tmp_path,

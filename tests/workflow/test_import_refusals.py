@@ -9,10 +9,10 @@ import shapely
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.support.vectors import FEATURES, write_vector, zip_shapefile
-from tests.support.workflow import CENTRE, DATA_RASTER, fast_passwords, image  # noqa: F401
+from tests.support.workflow import CENTRE, DATA_RASTER
 
 
-def import_bytes(client, cast, image, name: str, content: bytes, capture, **options):  # noqa: F811
+def import_bytes(client, cast, image, name: str, content: bytes, capture, **options):
     """POST an import; returns (response, finished Job or None). The task runs in this process."""
     from annotator.models import Job
     from tasks.vector_import import import_vectors_task
@@ -31,7 +31,7 @@ def import_bytes(client, cast, image, name: str, content: bytes, capture, **opti
 
 
 @pytest.fixture
-def refused(cast, image, client_for, django_capture_on_commit_callbacks):  # noqa: F811
+def refused(cast, image, client_for, django_capture_on_commit_callbacks):
     """Import a file and check that its job failed and that no annotation was created."""
     from annotator.models import Annotation
 
@@ -112,7 +112,7 @@ class TestRefusedAtUpload:
     def test_a_file_over_the_import_limit_gets_413_and_leaves_no_rows(
         self,
         cast,
-        image,  # noqa: F811
+        image,
         client_for,
         settings,
         django_capture_on_commit_callbacks,
@@ -127,7 +127,7 @@ class TestRefusedAtUpload:
         assert "import limit of 1000 bytes" in response.json()["detail"]
         assert VectorImport.objects.count() == Job.objects.count() == 0
 
-    def test_an_unknown_format_gets_400(self, cast, image, client_for, django_capture_on_commit_callbacks):  # noqa: F811
+    def test_an_unknown_format_gets_400(self, cast, image, client_for, django_capture_on_commit_callbacks):
         response, _ = import_bytes(
             client_for(cast.owner), cast, image, "roads.kml", b"<kml/>", django_capture_on_commit_callbacks
         )

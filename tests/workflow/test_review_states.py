@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.workflow import CENTRE, fast_passwords, image, make_annotation, square  # noqa: F401
+from tests.support.workflow import CENTRE, square
 
 STATES = ["draft", "submitted", "approved", "rejected"]
 ALLOWED = {
@@ -18,7 +18,7 @@ ALLOWED = {
 @pytest.mark.parametrize("step", ["submit", "approve", "reject"])
 def test_a_step_moves_an_annotation_only_from_the_states_it_starts_from(
     cast,
-    make_annotation,  # noqa: F811
+    make_annotation,
     client_for,
     start,
     step,
@@ -40,7 +40,7 @@ def test_a_step_moves_an_annotation_only_from_the_states_it_starts_from(
         assert annotation.state == start
 
 
-def test_a_rejection_needs_a_comment(cast, make_annotation, client_for):  # noqa: F811
+def test_a_rejection_needs_a_comment(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator, state="submitted")
     response = client_for(cast.reviewer).post(f"/api/v1/annotations/{annotation.pk}/reject/", {"comment": "  "})
     assert response.status_code == 400
@@ -49,7 +49,7 @@ def test_a_rejection_needs_a_comment(cast, make_annotation, client_for):  # noqa
     assert annotation.state == "submitted"
 
 
-def test_a_rejection_opens_a_comment_thread_on_the_annotation(cast, make_annotation, client_for):  # noqa: F811
+def test_a_rejection_opens_a_comment_thread_on_the_annotation(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator, state="submitted")
     client_for(cast.reviewer).post(
         f"/api/v1/annotations/{annotation.pk}/reject/", {"comment": "The roof is cut off."}, format="json"
@@ -65,7 +65,7 @@ def test_a_rejection_opens_a_comment_thread_on_the_annotation(cast, make_annotat
 
 def test_editing_a_rejected_annotation_makes_it_a_draft_that_can_be_submitted_again(
     cast,
-    make_annotation,  # noqa: F811
+    make_annotation,
     client_for,
 ):
     annotation = make_annotation(cast.annotator, state="rejected", reviewer=cast.reviewer)
@@ -82,14 +82,14 @@ def test_editing_a_rejected_annotation_makes_it_a_draft_that_can_be_submitted_ag
     assert actions == ["created", "submitted", "rejected", "updated", "submitted"]
 
 
-def test_nobody_approves_their_own_annotation_by_default(cast, make_annotation, client_for):  # noqa: F811
+def test_nobody_approves_their_own_annotation_by_default(cast, make_annotation, client_for):
     annotation = make_annotation(cast.reviewer, state="submitted")
     response = client_for(cast.reviewer).post(f"/api/v1/annotations/{annotation.pk}/approve/", {}, format="json")
     assert response.status_code == 403
     assert "your own" in response.json()["detail"]
 
 
-def test_a_project_can_allow_approving_ones_own_annotation(cast, make_annotation, client_for):  # noqa: F811
+def test_a_project_can_allow_approving_ones_own_annotation(cast, make_annotation, client_for):
     cast.project.allow_self_approval = True
     cast.project.save()
     annotation = make_annotation(cast.owner, state="submitted")
@@ -98,7 +98,7 @@ def test_a_project_can_allow_approving_ones_own_annotation(cast, make_annotation
     assert response.json()["properties"]["reviewed_by"] == "owner"
 
 
-def test_an_annotator_cannot_edit_their_annotation_while_it_is_under_review(cast, make_annotation, client_for):  # noqa: F811
+def test_an_annotator_cannot_edit_their_annotation_while_it_is_under_review(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator, state="submitted")
     response = client_for(cast.annotator).patch(
         f"/api/v1/annotations/{annotation.pk}/", {"version": annotation.version, "attributes": {}}, format="json"
@@ -107,7 +107,7 @@ def test_an_annotator_cannot_edit_their_annotation_while_it_is_under_review(cast
     assert response.json()["state"] == "submitted"
 
 
-def test_a_reviewer_can_fix_a_submitted_annotation_before_approving_it(cast, make_annotation, client_for):  # noqa: F811
+def test_a_reviewer_can_fix_a_submitted_annotation_before_approving_it(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator, state="submitted")
     client = client_for(cast.reviewer)
     fixed = client.patch(
@@ -120,7 +120,7 @@ def test_a_reviewer_can_fix_a_submitted_annotation_before_approving_it(cast, mak
     assert approved.json()["properties"]["state"] == "approved"
 
 
-def test_a_transition_naming_a_stale_version_is_refused(cast, make_annotation, client_for):  # noqa: F811
+def test_a_transition_naming_a_stale_version_is_refused(cast, make_annotation, client_for):
     annotation = make_annotation(cast.annotator, state="submitted")
     response = client_for(cast.reviewer).post(
         f"/api/v1/annotations/{annotation.pk}/approve/", {"version": annotation.version - 1}, format="json"
@@ -133,7 +133,7 @@ class TestReviewQueue:
     def test_it_hands_out_the_oldest_submission_first_with_its_neighbours(
         self,
         cast,
-        make_annotation,  # noqa: F811
+        make_annotation,
         client_for,
     ):
         first = make_annotation(cast.annotator, state="submitted")
@@ -144,14 +144,14 @@ class TestReviewQueue:
         assert body["remaining"] == 2
         assert [f["id"] for f in body["neighbours"]["features"]] == [neighbour.pk]
 
-    def test_it_skips_the_reviewers_own_work(self, cast, make_annotation, client_for):  # noqa: F811
+    def test_it_skips_the_reviewers_own_work(self, cast, make_annotation, client_for):
         make_annotation(cast.reviewer, state="submitted")
         theirs = make_annotation(cast.annotator, state="submitted")
         body = client_for(cast.reviewer).get(f"/api/v1/projects/{cast.project.pk}/review/next/").json()
         assert body["annotation"]["id"] == theirs.pk
         assert body["remaining"] == 1
 
-    def test_it_can_be_limited_to_one_area(self, cast, image, make_annotation, client_for):  # noqa: F811
+    def test_it_can_be_limited_to_one_area(self, cast, image, make_annotation, client_for):
         from annotator.workflow import comments
 
         make_annotation(cast.annotator, state="submitted", geometry=square(CENTRE[0] - 0.008, CENTRE[1]))

@@ -1,0 +1,128 @@
+"""Real processes started by tests: Celery workers bound to the test database, and state waits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.rasters import REPO
+
+# Upper bound for any wait on a state in the suite, in seconds. Waits end as soon as the
+# state is reached; the bound only turns a hang into a failure, so it is generous enough
+# for a loaded 2-core machine (GEOPROMPT_TEST_WAIT_S raises it further).
+STATE_WAIT_S = float(os.environ.get("GEOPROMPT_TEST_WAIT_S", "300"))
+
+
+def wait_until(predicate: Callable[[], object], timeout_s: float = STATE_WAIT_S, interval_s: float = 0.2) -> bool:
+    """Poll ``predicate`` every ``interval_s`` seconds until it is true or ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return False
+
+
+class WorkerProcess:
+    """A real ``celery worker`` process bound to the test database and a storage root."""
+
+    def __init__(self, db_url: str, storage_root: Path, log_path: Path, queues: str = "default,encode"):
+        self.db_url = db_url
+        self.storage_root = storage_root
+        self.log_path = log_path
+        self.queues = queues
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from django.conf import settings
+
+        env = {
+            **os.environ,
+            "GEOPROMPT_DATABASE_URL": self.db_url,
+            "GEOPROMPT_STORAGE_URL": str(self.storage_root),
+            "GEOPROMPT_CELERY_EAGER": "false",
+            # The worker listens where the test process sends tasks.
+            "GEOPROMPT_REDIS_URL": settings.CELERY_BROKER_URL,
+        }
+        celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                celery,
+                "-A",
+                "backend",
+                "worker",
+                "-Q",
+                self.queues,
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        ready = wait_until(lambda: b"ready." in self.log_path.read_bytes() or self.proc.poll() is not None)
+        if not ready or self.proc.poll() is not None:
+            raise RuntimeError(f"celery worker did not start; log:\n{self.log_path.read_text()[-4000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group, as a crash would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+def test_database_url() -> str:
+    """A URL for the database pytest-django created, for processes started by a test."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+test_database_url.__test__ = False
+
+
+class Workers:
+    """One worker per queue: ``default`` (ingest, exports, imports) and ``encode`` (SAM2)."""
+
+    def __init__(self, default: WorkerProcess, encode: WorkerProcess):
+        self.default = default
+        self.encode = encode
+
+    def start(self) -> None:
+        self.default.start()
+        self.encode.start()
+
+    def stop(self) -> None:
+        self.default.stop()
+        self.encode.stop()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of both workers' logs, for assertion messages."""
+        return "\n".join(
+            f"--- {w.queues} worker\n{w.log_path.read_text(errors='replace')[-chars:]}"
+            for w in (self.default, self.encode)
+        )
