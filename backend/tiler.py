@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import django
+from django.db import connections
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from titiler.core.dependencies import DefaultDependency, ImageRenderingParams
@@ -23,15 +24,21 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 django.setup()
 
 from annotator.imagery.ingest import GDAL_SAFE_ENV  # noqa: E402
-from annotator.imagery.tiles import TileClaims, TileTokenError, read_token  # noqa: E402
+from annotator.imagery.tiles import TileClaims, TileTokenError, check_access, read_token  # noqa: E402
 from annotator.storage import get_storage  # noqa: E402
 
 
 def token_claims(token: Annotated[str, Path(description="Tile token issued by the Geoprompt API")]) -> TileClaims:
     try:
-        return read_token(token)
+        claims = read_token(token)
+        check_access(claims)
     except TileTokenError as exc:
         raise HTTPException(status_code=403, detail=str(exc)) from exc
+    finally:
+        # The membership check runs in FastAPI's worker threads, where Django's request
+        # signals never close connections; it queries at most once per ACCESS_RECHECK_S.
+        connections.close_all()
+    return claims
 
 
 def cog_path(claims: Annotated[TileClaims, Depends(token_claims)]) -> str:

@@ -8,6 +8,8 @@ Celery worker process against the test database.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support.processes import WorkerProcess, Workers, test_database_url, wait_until
@@ -18,6 +20,15 @@ from tests.support.workflow import make_image
 # set here would not reach the test process: scripts/test.sh exports them instead.
 
 PERSONAS = ("owner", "reviewer", "annotator", "viewer")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database of this run's own (``test_geoprompt_p<pid>``), so that two runs on one
+    machine never drop each other's database."""
+    from pytest_django.fixtures import _set_suffix_to_test_databases
+
+    _set_suffix_to_test_databases(suffix=f"p{os.getpid()}")
 
 
 @pytest.fixture(autouse=True)

@@ -71,7 +71,10 @@ class ImageSerializer(serializers.ModelSerializer):
         """XYZ template for Leaflet with a signed, expiring token; null until a COG exists."""
         if not image.cog_key:
             return None
-        return {"url_template": tile_url_template(image), "tile_size": 256, "min_zoom": 0, "max_zoom": 22}
+        request = self.context.get("request")
+        if request is None or not request.user.is_authenticated:
+            return None
+        return {"url_template": tile_url_template(image, request.user), "tile_size": 256, "min_zoom": 0, "max_zoom": 22}
 
     def get_job(self, image: Image) -> dict | None:
         """The latest job on this image (ingest or encode) with its progress."""
