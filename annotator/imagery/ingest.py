@@ -19,6 +19,8 @@ from django.conf import settings
 from django.contrib.gis.geos import Polygon
 from rasterio.enums import ColorInterp
 from rasterio.errors import RasterioError
+from rasterio.shutil import copy as rio_copy
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform as warp_transform
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
@@ -36,6 +38,7 @@ ALLOWED_DRIVERS = "GTiff"
 # GDAL must not look for sidecar files next to an upload.
 GDAL_SAFE_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
 FOOTPRINT_POINTS_PER_EDGE = 16
+TRUNCATED = "The file is truncated or corrupt: some of its pixels cannot be read."
 
 
 @dataclass(frozen=True)
@@ -178,9 +181,44 @@ def footprint_4326(src: rasterio.io.DatasetReader) -> Polygon:
     return Polygon(ring, srid=4326)
 
 
+def georeferenced_by_gcps(src: rasterio.io.DatasetReader) -> bool:
+    """True for a raster placed by ground control points (with their CRS) instead of a geotransform."""
+    gcps, gcp_crs = src.gcps
+    return src.crs is None and bool(gcps) and gcp_crs is not None
+
+
+def warp_gcps(src_path: str, dst_path: str) -> None:
+    """Resample a GCP-georeferenced raster onto a regular grid in the GCPs' CRS (GeoTIFF).
+
+    GDAL fits a polynomial to the ground control points; the output's pixel size keeps
+    about as many pixels as the source. Pixels outside the source become nodata (the
+    source's nodata value, or an alpha band when it has none).
+    """
+    with _open(src_path) as src:
+        gcp_crs = src.gcps[1]
+        add_alpha = src.nodata is None and not alpha_bands(src)
+        with WarpedVRT(src, src_crs=gcp_crs, crs=gcp_crs, add_alpha=add_alpha) as vrt:
+            rio_copy(
+                vrt,
+                dst_path,
+                driver="GTiff",
+                tiled=True,
+                blockxsize=512,
+                blockysize=512,
+                compress="deflate",
+                BIGTIFF="IF_SAFER",
+            )
+
+
 def _validate(src: rasterio.io.DatasetReader) -> None:
     if src.count == 0:
         raise InvalidRaster("The raster has no bands.")
+    if src.crs is None and src.gcps[0]:
+        raise InvalidRaster(
+            f"The raster is placed by {len(src.gcps[0])} ground control points that have no coordinate "
+            "reference system, so it cannot be placed on the map. Give the control points a CRS "
+            "(for example with gdal_translate -a_srs) or warp the raster to a CRS, and upload it again."
+        )
     if src.crs is None:
         raise InvalidRaster(
             "The raster has no coordinate reference system, so it cannot be placed on the map. "
@@ -226,14 +264,34 @@ def ingest_image(image: Image, progress=lambda fraction, message: None) -> Image
     image.error = ""
     image.save(update_fields=["status", "error", "updated_at"])
     try:
-        with rasterio.Env(**GDAL_SAFE_ENV), storage.local_copy(image.original_key, ".tif") as path:
+        with (
+            rasterio.Env(**GDAL_SAFE_ENV),
+            storage.local_copy(image.original_key, ".tif") as path,
+            tempfile.TemporaryDirectory(prefix="geoprompt-ingest-") as workdir,
+        ):
             progress(0.05, "reading")
+            with _open(path) as src:
+                by_gcps = georeferenced_by_gcps(src)
+            if by_gcps:
+                progress(0.1, "placing the raster by its ground control points")
+                warped = os.path.join(workdir, "georeferenced.tif")
+                try:
+                    warp_gcps(path, warped)
+                except RasterioError as exc:
+                    logger.warning("GCP warp of image %s failed: %s", image.pk, exc)
+                    raise InvalidRaster(
+                        "The raster's ground control points could not be turned into a map position "
+                        "(too few, or not spread over the image)."
+                    ) from exc
+                path = warped
             with _open(path) as src:
                 _validate(src)
                 try:
                     stats = compute_band_stats(src, settings.STATS_MAX_PIXELS)
                 except RasterioError as exc:
-                    raise InvalidRaster(f"The file is truncated or corrupt: {exc}") from exc
+                    # GDAL's own text ("Read failed. See previous exception") helps nobody.
+                    logger.warning("reading image %s failed: %s", image.pk, exc)
+                    raise InvalidRaster(TRUNCATED) from exc
                 if all(s.valid_fraction == 0 for s in stats):
                     raise InvalidRaster("Every pixel of the raster is nodata.")
                 alpha = alpha_bands(src)
@@ -250,13 +308,13 @@ def ingest_image(image: Image, progress=lambda fraction, message: None) -> Image
                 image.band_mapping = mapping
                 image.stretch = stretch_for(mapping, stat_dicts)
             progress(0.3, "writing the Cloud-Optimized GeoTIFF")
-            with tempfile.TemporaryDirectory(prefix="geoprompt-cog-") as tmpdir:
-                local_cog = os.path.join(tmpdir, "cog.tif")
-                try:
-                    write_cog(path, local_cog)
-                except RasterioError as exc:
-                    raise InvalidRaster(f"The file is truncated or corrupt: {exc}") from exc
-                storage.put_file(local_cog, cog_key)
+            local_cog = os.path.join(workdir, "cog.tif")
+            try:
+                write_cog(path, local_cog)
+            except RasterioError as exc:
+                logger.warning("writing the COG of image %s failed: %s", image.pk, exc)
+                raise InvalidRaster(TRUNCATED) from exc
+            storage.put_file(local_cog, cog_key)
         image.cog_key = cog_key
         image.status = ImageStatus.READY
         image.save()
@@ -265,7 +323,11 @@ def ingest_image(image: Image, progress=lambda fraction, message: None) -> Image
     except Exception as exc:
         with contextlib.suppress(Exception):
             storage.delete_prefix(image.storage_prefix)
-        message = exc.message if isinstance(exc, InvalidRaster) else f"Ingest failed: {exc}"
+        message = (
+            exc.message
+            if isinstance(exc, InvalidRaster)
+            else "Ingest failed because of an error on the server; the details are in the worker's log."
+        )
         if not isinstance(exc, InvalidRaster):
             logger.exception("ingest of image %s failed", image.pk)
         Image.objects.filter(pk=image.pk).update(status=ImageStatus.FAILED, error=message, cog_key="", original_key="")
