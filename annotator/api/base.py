@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from rest_framework.pagination import LimitOffsetPagination
 
 from annotator.api.permissions import ProjectRolePermission
 from annotator.models import Project
@@ -23,3 +24,14 @@ class ProjectScopedMixin:
         if "project_pk" in self.kwargs:
             context["project"] = self.get_collection_project()
         return context
+
+
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
+    """``?limit=&offset=`` pages of at most ``max_limit`` rows; an offset past the end gives an
+    empty page (the database never sees a number larger than the row count)."""
+
+    default_limit = 100
+    max_limit = 1000
+
+    def get_offset(self, request) -> int:
+        return min(super().get_offset(request), self.count)

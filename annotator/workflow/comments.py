@@ -93,7 +93,7 @@ def save_area(
     *,
     image_id: Any,
     geometry: Any,
-    assignee: str | None,
+    assignee: str | None = None,
     name: str = "",
     user=None,
     area: AssignedArea | None = None,

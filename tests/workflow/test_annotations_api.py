@@ -192,3 +192,15 @@ def _extent(feature: dict) -> tuple[float, float, float, float]:
     xs = [x for polygon in feature["geometry"]["coordinates"] for ring in polygon for x, _ in ring]
     ys = [y for polygon in feature["geometry"]["coordinates"] for ring in polygon for _, y in ring]
     return min(xs), min(ys), max(xs), max(ys)
+
+
+def test_an_owner_creates_an_assigned_area_without_an_assignee(cast, client_for, image):
+    from tests.support.workflow import square
+
+    response = client_for(cast.owner).post(
+        f"/api/v1/projects/{cast.project.pk}/areas/",
+        {"image": image.pk, "geometry": square(*CENTRE, half=0.002), "name": "north block"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["properties"]["assignee"] is None
