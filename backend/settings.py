@@ -54,6 +54,9 @@ MAX_IMPORT_FEATURES = env_int("GEOPROMPT_MAX_IMPORT_FEATURES", 100_000, minimum=
 # Tiles: the tiler's public base URL as the browser sees it, and the lifetime of a tile token.
 TILER_URL = env_str("GEOPROMPT_TILER_URL", "http://127.0.0.1:8001")
 TILE_TOKEN_MAX_AGE_S = env_int("GEOPROMPT_TILE_TOKEN_MAX_AGE_S", 12 * 3600, minimum=1)
+# Longest side, in pixels, of any image the tiler renders (preview, statistics, tiles): one
+# 8000 x 8000 preview took 14.5 s and 1.4 GB, so larger requests are refused with 400.
+TILER_MAX_SIZE = env_int("GEOPROMPT_TILER_MAX_SIZE", 2048, minimum=256)
 
 # SAM2.
 SAM2_MODEL = env_choice(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import morecantile
 import numpy as np
@@ -161,3 +162,94 @@ def test_a_token_issued_to_one_member_is_refused_after_they_leave_even_if_unexpi
     Membership.objects.filter(project=cast.project, user=cast.viewer).delete()
     tiles._access_cache.clear()
     assert tiler.get(_tile_path(token, *_centre_tile(image))).status_code == 403
+
+
+# --- bounded outputs ---------------------------------------------------------------------
+
+
+def _refusal(response) -> str:
+    """The JSON ``detail`` of a 400 answer."""
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/json")
+    return response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "request_path",
+    [
+        "preview.png?width=8000&height=8000",
+        "preview/8000x8000.png",
+        "preview.png?max_size=8000",
+        "preview.png?width=2049",
+        "statistics?max_size=4096",
+        "statistics?height=3000",
+        "tiles/WebMercatorQuad/15/0/0.png?tilesize=4096",
+        "WebMercatorQuad/tilejson.json?tilesize=4096",
+    ],
+)
+def test_an_output_size_above_the_limit_is_refused_with_a_json_400(cast, ingested_image, tiler, request_path):
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    response = tiler.get(f"/images/{tiles.issue_token(image, cast.owner)}/{request_path}")
+    assert "at most 2048 pixels on a side" in _refusal(response)
+
+
+def test_a_size_derived_from_the_images_shape_is_bounded_too(cast, ingested_image, tiler, settings):
+    # NAIP is 934 x 723 px: asking only for a height of 250 px gives a width of 323 px.
+    settings.TILER_MAX_SIZE = 300
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    path = f"/images/{tiles.issue_token(image, cast.owner)}/preview.png"
+    assert "would be 323 x 250 pixels" in _refusal(tiler.get(path, params={"height": 250}))
+    allowed = tiler.get(path, params={"height": 200})
+    assert allowed.status_code == 200, allowed.text
+    assert PILImage.open(io.BytesIO(allowed.content)).size == (259, 200)
+    # Without sizes, the default preview (max_size 1024) shrinks to the limit instead of failing.
+    default = tiler.get(path)
+    assert default.status_code == 200, default.text
+    assert max(PILImage.open(io.BytesIO(default.content)).size) == 300
+
+
+def test_previews_and_statistics_within_the_limit_are_served(cast, ingested_image, tiler):
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    base = f"/images/{tiles.issue_token(image, cast.owner)}"
+    preview = tiler.get(f"{base}/preview/512x256.png")
+    assert preview.status_code == 200, preview.text
+    assert PILImage.open(io.BytesIO(preview.content)).size == (512, 256)
+    statistics = tiler.get(f"{base}/statistics", params={"max_size": 2048})
+    assert statistics.status_code == 200, statistics.text
+    assert set(statistics.json()) == {"b1", "b2", "b3"}  # the image's band mapping (RGB of RGBN)
+
+
+def test_feature_statistics_read_a_large_area_at_most_at_the_limit(cast, ingested_image, tiler, settings):
+    settings.TILER_MAX_SIZE = 256
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    feature = {"type": "Feature", "properties": {}, "geometry": json.loads(image.footprint.geojson)}
+    path = f"/images/{tiles.issue_token(image, cast.owner)}/statistics"
+    response = tiler.post(path, json=feature)
+    assert response.status_code == 200, response.text
+    # 934 x 723 px of image read onto at most 256 px on a side.
+    assert response.json()["properties"]["statistics"]["b1"]["count"] <= 256 * 256
+    assert "on a side" in _refusal(tiler.post(path, params={"width": 300}, json=feature))
+
+
+@pytest.mark.parametrize(
+    ("request_path", "params"),
+    [
+        ("preview.png", [("bidx", 99)]),
+        ("preview.png", [("bidx", 1), ("bidx", 0), ("bidx", 2)]),
+        ("statistics", [("bidx", 5)]),
+        ("tiles/WebMercatorQuad/{z}/{x}/{y}.png", [("bidx", 99)]),
+    ],
+)
+def test_a_band_the_image_does_not_have_is_a_400_not_a_500(cast, ingested_image, tiler, request_path, params):
+    image = ingested_image("naip_rgbn_utm14_2020.tif")  # bands 1 to 4
+    z, x, y = _centre_tile(image)
+    path = f"/images/{tiles.issue_token(image, cast.owner)}/{request_path.format(z=z, x=x, y=y)}"
+    assert "this image has bands 1 to 4" in _refusal(tiler.get(path, params=params))
+
+
+def test_a_point_query_for_a_missing_band_is_a_400(cast, ingested_image, tiler):
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    centre = image.footprint.centroid
+    path = f"/images/{tiles.issue_token(image, cast.owner)}/point/{centre.x},{centre.y}"
+    assert tiler.get(path).status_code == 200
+    assert "does not exist" in _refusal(tiler.get(path, params={"bidx": 7}))
