@@ -27,6 +27,7 @@ from rio_cogeo.profiles import cog_profiles
 
 from annotator.choices import ImageStatus
 from annotator.errors import InvalidRaster
+from annotator.geometry import recentre, unwrap_longitudes
 from annotator.models import Image
 from annotator.storage import get_storage
 
@@ -165,7 +166,12 @@ def compute_band_stats(src: rasterio.io.DatasetReader, max_pixels: int) -> list[
 
 
 def footprint_4326(src: rasterio.io.DatasetReader) -> Polygon:
-    """The image outline, densified along each edge, as a polygon in EPSG:4326 (lon, lat)."""
+    """The image outline, densified along each edge, as a polygon in EPSG:4326 (lon, lat).
+
+    Longitudes are continuous along the outline (:mod:`annotator.geometry`): an image that
+    straddles the antimeridian gets one polygon reaching past ±180°, never one that spans
+    the globe the other way round. Its middle longitude lies in [-180, 180).
+    """
     n = FOOTPRINT_POINTS_PER_EDGE
     w, h = src.width, src.height
     cols = [w * i / n for i in range(n)] + [w] * n + [w * (n - i) / n for i in range(n)] + [0.0] * n
@@ -176,6 +182,7 @@ def footprint_4326(src: rasterio.io.DatasetReader) -> Polygon:
         xs.append(x)
         ys.append(y)
     lons, lats = warp_transform(src.crs, "EPSG:4326", xs, ys)
+    lons = recentre(unwrap_longitudes(lons))
     ring = list(zip(lons, lats, strict=True))
     ring.append(ring[0])
     return Polygon(ring, srid=4326)

@@ -14,7 +14,8 @@ export function imageMap(container, options = {}) {
 export function showImage(map, image, layers = {}) {
   if (image.bounds && !layers.footprint) {
     const [w, s, e, n] = image.bounds;
-    if (!layers.fitted) map.fitBounds([[s, w], [n, e]]);
+    // RFC 7946 gives west > east for an image across the antimeridian; Leaflet wants east past 180.
+    if (!layers.fitted) map.fitBounds([[s, w], [n, e < w ? e + 360 : e]]);
     layers.fitted = true;
     layers.footprint = L.geoJSON(image.footprint, {
       style: { color: "#facc15", weight: 1.5, fill: false, dashArray: "6 4" }, interactive: false,

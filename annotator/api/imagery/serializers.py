@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import shapely
 from rest_framework import serializers
 
+from annotator.geometry import rfc7946_bbox, split_antimeridian
 from annotator.imagery.tiles import tile_url_template
 from annotator.jobs import latest_job_for
 from annotator.models import Image
@@ -50,16 +52,18 @@ class ImageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_footprint(self, image: Image) -> dict | None:
-        """GeoJSON Polygon in EPSG:4326."""
+        """GeoJSON Polygon in EPSG:4326 (RFC 7946: a MultiPolygon split at the antimeridian
+        for an image that straddles it)."""
         if image.footprint is None:
             return None
-        return {"type": "Polygon", "coordinates": image.footprint.coords}
+        return shapely.geometry.mapping(split_antimeridian(shapely.from_wkb(bytes(image.footprint.wkb))))
 
     def get_bounds(self, image: Image) -> list[float] | None:
-        """[west, south, east, north] in EPSG:4326 degrees."""
+        """[west, south, east, north] in EPSG:4326 degrees (RFC 7946: west > east for an image
+        that straddles the antimeridian)."""
         if image.footprint is None:
             return None
-        return list(image.footprint.extent)
+        return rfc7946_bbox(shapely.from_wkb(bytes(image.footprint.wkb)))
 
     def get_nodata(self, image: Image) -> float | str | None:
         """The nodata value; NaN is given as the string "nan" (JSON has no NaN)."""
