@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rasterio
 import shapely
 from rasterio.transform import from_origin
 from shapely.geometry import shape
@@ -13,24 +12,12 @@ from annotator.geometry import crosses_antimeridian, into_frame, rfc7946_bbox, s
 from annotator.imagery import ingest as imagery
 from annotator.models import Image
 from annotator.storage import get_storage
+from tests.support.sam2 import synthetic_raster
 
 
 def _write(path, crs: str, transform, width: int = 200, height: int = 100):
-    rng = np.random.default_rng(3)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=3,
-        dtype="uint8",
-        crs=crs,
-        transform=transform,
-        nodata=0,
-    ) as dst:
-        dst.write(rng.integers(1, 255, (3, height, width), dtype="uint8"))
-    return path
+    pixels = np.random.default_rng(3).integers(1, 255, (3, height, width), dtype="uint8")
+    return synthetic_raster(path, pixels, crs, transform, nodata=0)
 
 
 def _ingest(cast, path) -> Image:
