@@ -35,6 +35,7 @@ const annotationLayer = L.geoJSON(null, { style: (f) => annotationStyle(f, class
 const areaLayer = L.geoJSON(null, {
   style: { color: "#f97316", weight: 2, dashArray: "8 6", fill: false }, interactive: false,
 }).addTo(map);
+const areaLabels = L.layerGroup().addTo(map);
 const promptLayer = L.layerGroup().addTo(map);
 const previewLayer = L.geoJSON(null, {
   style: { color: "#22d3ee", weight: 2, dashArray: "3 3", fillColor: "#22d3ee", fillOpacity: 0.25 }, interactive: false,
@@ -123,7 +124,9 @@ async function loadAnnotations() {
       L.DomEvent.stop(e);
       select(layer.feature);
     });
-    layer.bindTooltip(`#${layer.feature.id} ${layer.feature.properties.label_class_name || "unlabelled"} · ${layer.feature.properties.state}`, { sticky: true });
+    const p = layer.feature.properties;
+    // Elements, not strings: Leaflet puts string content in as HTML.
+    layer.bindTooltip(el("span", {}, `#${layer.feature.id} ${p.label_class_name || "unlabelled"} · ${p.state}`), { sticky: true });
   });
   $("annotation-count").textContent = `${result.data.count} annotation(s) in view`;
 }
@@ -132,10 +135,17 @@ async function loadAreas() {
   const result = await api(`/api/v1/projects/${projectId}/areas/?image=${imageId}`);
   if (!result.ok) return;
   areaLayer.clearLayers();
+  areaLabels.clearLayers();
   areaLayer.addData(result.data);
   areaLayer.eachLayer((layer) => {
+    // Areas take no mouse events (clicks inside them prompt SAM2), so a hover tooltip would
+    // never open: each area's name and assignee sit as a label at its north-west corner.
     const p = layer.feature.properties;
-    layer.bindTooltip(`${p.name || "area"}${p.assignee ? ` · ${p.assignee}` : ""}`, { permanent: false });
+    const bounds = layer.getBounds();
+    L.tooltip({ permanent: true, direction: "right", className: "area-label", interactive: false })
+      .setLatLng([bounds.getNorth(), bounds.getWest()])
+      .setContent(el("span", {}, `${p.name || "area"}${p.assignee ? ` · ${p.assignee}` : ""}`))
+      .addTo(areaLabels);
   });
 }
 

@@ -85,7 +85,10 @@ async function loadComments() {
   for (const t of threads) {
     const at = t.point ? L.latLng(t.point.coordinates[1], t.point.coordinates[0]) : focusLayer.getBounds().getCenter();
     const text = t.comments.map((c) => `${c.author}: ${c.body}`).join("\n");
-    L.marker(at, { keyboard: false, title: text, icon: L.divIcon({ className: "comment-dot", iconSize: [14, 14] }) }).bindTooltip(text, { permanent: true, className: "comment-pin", direction: "top" }).addTo(pinLayer);
+    // An element, not a string: Leaflet puts string content in as HTML.
+    const content = el("div", {}, ...t.comments.map((c) => el("div", {}, el("strong", {}, c.author), `: ${c.body}`)));
+    L.marker(at, { keyboard: false, title: text, icon: L.divIcon({ className: "comment-dot", iconSize: [14, 14] }) })
+      .bindTooltip(content, { permanent: true, className: "comment-pin", direction: "top" }).addTo(pinLayer);
   }
 }
 
