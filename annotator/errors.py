@@ -59,6 +59,24 @@ class Conflict(GeopromptError):
     code = "conflict"
 
 
+class StaleVersion(Conflict):
+    """An edit names a version of the annotation that is no longer the current one."""
+
+    code = "stale_version"
+
+
+class LockedForReview(Conflict):
+    """An author changes their annotation while it is submitted or approved."""
+
+    code = "locked_for_review"
+
+
+class InvalidTransition(Conflict):
+    """A review step that does not start from the annotation's state (approving a draft...)."""
+
+    code = "invalid_transition"
+
+
 class StorageError(GeopromptError):
     http_status = status.HTTP_500_INTERNAL_SERVER_ERROR
     code = "storage"

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from annotator.access import role_of
 from annotator.models import Image, Project
 
 
@@ -16,7 +17,7 @@ def _my_project(request: HttpRequest, project_id: int) -> Project:
 
 
 def _page(request: HttpRequest, template: str, project: Project, **context) -> HttpResponse:
-    role = project.role_of(request.user)
+    role = role_of(request.user, project)
     return render(request, f"annotator/{template}", {"project": project, "role": role, **context})
 
 

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from annotator.choices import ROLE_RANK, Role
+from annotator.choices import Role
 
 
 class ProjectQuerySet(models.QuerySet):
@@ -34,13 +34,6 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def role_of(self, user) -> str | None:
-        """The user's role in this project, or None for non-members and anonymous users."""
-        if not user.is_authenticated:
-            return None
-        membership = self.memberships.filter(user=user).only("role").first()
-        return membership.role if membership else None
-
 
 class Membership(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
@@ -54,9 +47,6 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.project} as {self.role}"
-
-    def has_at_least(self, role: str) -> bool:
-        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
 
 
 class LabelClass(models.Model):

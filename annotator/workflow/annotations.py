@@ -3,7 +3,8 @@
 Geometries come in as GeoJSON (EPSG:4326, lon/lat, RFC 7946) and are stored as
 MultiPolygons in EPSG:4326, clipped to the image footprint. Areas are geodesic on the
 WGS84 ellipsoid, in square metres. An update names the version it edits; a stale one is
-refused with :class:`~annotator.errors.Conflict` and changes nothing.
+refused with :class:`~annotator.errors.StaleVersion` and changes nothing. Who may change
+what is :mod:`annotator.access`'s to decide.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 from pyproj import Geod
 
-from annotator.choices import ROLE_RANK, Role
-from annotator.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from annotator.access import Access, require_role
+from annotator.choices import Role
+from annotator.errors import InvalidInput, NotFound, StaleVersion
 from annotator.models import (
     Annotation,
     AnnotationSource,
@@ -29,7 +31,6 @@ from annotator.models import (
     AnnotationVersion,
     Image,
     LabelClass,
-    Membership,
     Project,
     VersionAction,
 )
@@ -37,41 +38,6 @@ from annotator.models import (
 _GEOD = Geod(ellps="WGS84")
 ATTRIBUTE_TYPES = ("text", "number", "choice", "boolean")
 _MISSING: Any = object()
-
-
-# --- roles -----------------------------------------------------------------------------
-
-
-def role_of(user, project: Project | int) -> Role | None:
-    """The user's role in the project, or None for non-members and anonymous users."""
-    if user is None or not user.is_authenticated:
-        return None
-    project_id = project.pk if isinstance(project, Project) else project
-    role = Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
-    return Role(role) if role else None
-
-
-def at_least(role: Role | None, minimum: Role) -> bool:
-    return role is not None and ROLE_RANK[role] >= ROLE_RANK[minimum]
-
-
-def check_can_edit(user, annotation: Annotation) -> Role:
-    """Authors edit their own work while it is a draft or rejected; reviewers and owners edit any.
-
-    Raises PermissionDenied for someone else's annotation and Conflict for an author's
-    annotation that is under review or approved.
-    """
-    role = role_of(user, annotation.project_id)
-    if at_least(role, Role.REVIEWER):
-        return role
-    if not at_least(role, Role.ANNOTATOR) or annotation.author_id != user.pk:
-        raise PermissionDenied("Annotators can change only their own annotations.")
-    if annotation.state in (AnnotationState.SUBMITTED, AnnotationState.APPROVED):
-        raise Conflict(
-            f"This annotation is {annotation.state}; only a reviewer can change it now.",
-            extra={"state": annotation.state},
-        )
-    return role
 
 
 # --- geometry --------------------------------------------------------------------------
@@ -293,9 +259,9 @@ def check_version(annotation: Annotation, expected: int | None, *, required: boo
             raise InvalidInput("Name the version you edit (If-Match header or a version field).", field="version")
         return
     if expected != annotation.version:
-        raise Conflict(
-            f"The annotation has changed since version {expected}; it is now at version {annotation.version}. "
-            "Reload it and apply your change again.",
+        raise StaleVersion(
+            f"Someone changed this annotation since you loaded it: you edited version {expected}, "
+            f"it is now at version {annotation.version}. Reload it and apply your change again.",
             extra={"current_version": annotation.version},
         )
 
@@ -317,8 +283,7 @@ def create_annotation(
 
     The caller must be an annotator, reviewer or owner of the image's project.
     """
-    if not at_least(role_of(user, image.project_id), Role.ANNOTATOR):
-        raise PermissionDenied("Only annotators, reviewers and owners create annotations.")
+    require_role(user, image.project_id, Role.ANNOTATOR, "Only annotators, reviewers and owners create annotations.")
     if source not in (AnnotationSource.SAM, AnnotationSource.MANUAL):
         raise InvalidInput("source must be 'sam' or 'manual'; imports go through the import endpoint.", field="source")
     if sam is not None and not isinstance(sam, dict):
@@ -356,11 +321,13 @@ def update_annotation(
     A rejected annotation that is edited goes back to ``draft`` (to be submitted again).
 
     Raises:
-        Conflict: ``expected_version`` is not the current version (nothing is written).
+        PermissionDenied: the user may not edit it (someone else's, or a viewer).
+        LockedForReview: the author's annotation is submitted or approved.
+        StaleVersion: ``expected_version`` is not the current version (nothing is written).
     """
     with transaction.atomic():
         annotation = lock(annotation_id)
-        check_can_edit(user, annotation)
+        Access.of(user, annotation.project).check("edit", annotation)
         check_version(annotation, expected_version, required=True)
         if geometry is not _MISSING:
             annotation.geometry = clean_geometry(parse_geojson(geometry), annotation.image)
@@ -382,7 +349,7 @@ def delete_annotation(annotation_id: int, user, *, expected_version: int | None 
     """Delete an annotation, keeping it as a tombstone with a ``deleted`` version row."""
     with transaction.atomic():
         annotation = lock(annotation_id)
-        check_can_edit(user, annotation)
+        Access.of(user, annotation.project).check("delete", annotation)
         check_version(annotation, expected_version, required=False)
         annotation.deleted_at = timezone.now()
         annotation.version += 1

@@ -10,10 +10,10 @@ from django.contrib.gis.geos import GEOSException, Point
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.choices import Role
+from annotator.access import COMMENTER, may_resolve, require_role, role_of
 from annotator.errors import InvalidInput, PermissionDenied
 from annotator.models import Annotation, AssignedArea, CommentThread, Image, Project, ReviewComment
-from annotator.workflow.annotations import at_least, clean_geometry, parse_geojson, role_of
+from annotator.workflow.annotations import clean_geometry, parse_geojson
 
 MAX_COMMENT_LENGTH = 10_000
 
@@ -50,8 +50,7 @@ def open_thread(
     point: Any = None,
 ) -> CommentThread:
     """Start a thread on an annotation, or at a point on an image, with its first comment."""
-    if not at_least(role_of(user, project), Role.ANNOTATOR):
-        raise PermissionDenied("Viewers cannot comment.")
+    require_role(user, project, COMMENTER, "Viewers cannot comment.")
     body = _clean_body(body)
     if annotation_id is not None:
         annotation = Annotation.objects.live().filter(project=project, pk=annotation_id).first()
@@ -71,15 +70,13 @@ def open_thread(
 
 
 def reply(thread: CommentThread, user, body: Any) -> ReviewComment:
-    if not at_least(role_of(user, thread.project_id), Role.ANNOTATOR):
-        raise PermissionDenied("Viewers cannot comment.")
+    require_role(user, thread.project_id, COMMENTER, "Viewers cannot comment.")
     return ReviewComment.objects.create(thread=thread, author=user, body=_clean_body(body))
 
 
 def set_resolved(thread: CommentThread, user, resolved: bool) -> CommentThread:
     """Resolve or reopen a thread: its creator, reviewers and owners may."""
-    role = role_of(user, thread.project_id)
-    if not (at_least(role, Role.REVIEWER) or (at_least(role, Role.ANNOTATOR) and thread.created_by_id == user.pk)):
+    if not may_resolve(role_of(user, thread.project_id), user.pk, thread):
         raise PermissionDenied("Only the thread's author, reviewers and owners resolve threads.")
     thread.resolved = resolved
     thread.resolved_by = user if resolved else None

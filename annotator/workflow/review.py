@@ -3,7 +3,8 @@
 States: ``draft`` → ``submitted`` → ``approved`` | ``rejected``; a rejected annotation
 that is edited becomes a ``draft`` again and is submitted anew. Each transition writes a
 version row. Authors (and reviewers/owners) submit; reviewers and owners approve or
-reject; nobody approves their own work unless the project allows it.
+reject; nobody approves their own work unless the project allows it. Those rules live in
+:mod:`annotator.access`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from annotator.choices import Role
-from annotator.errors import Conflict, InvalidInput, PermissionDenied
+from annotator.access import TRANSITIONS, Access
+from annotator.errors import InvalidInput
 from annotator.models import (
     Annotation,
     AnnotationState,
@@ -26,14 +27,8 @@ from annotator.models import (
     ReviewComment,
     VersionAction,
 )
-from annotator.workflow.annotations import at_least, check_version, lock, role_of, version_row
+from annotator.workflow.annotations import check_version, lock, version_row
 
-# action -> (states it starts from, state it leads to)
-TRANSITIONS: dict[str, tuple[tuple[AnnotationState, ...], AnnotationState]] = {
-    "submit": ((AnnotationState.DRAFT,), AnnotationState.SUBMITTED),
-    "approve": ((AnnotationState.SUBMITTED,), AnnotationState.APPROVED),
-    "reject": ((AnnotationState.SUBMITTED,), AnnotationState.REJECTED),
-}
 _ACTION_VERSION = {
     "submit": VersionAction.SUBMITTED,
     "approve": VersionAction.APPROVED,
@@ -41,18 +36,6 @@ _ACTION_VERSION = {
 }
 NEIGHBOUR_MARGIN_DEG = 0.001  # about 100 m: how far around the annotation neighbours are looked for
 MAX_NEIGHBOURS = 200
-
-
-def _check_allowed(action: str, user, annotation: Annotation) -> None:
-    role = role_of(user, annotation.project_id)
-    if action == "submit":
-        if at_least(role, Role.REVIEWER) or (at_least(role, Role.ANNOTATOR) and annotation.author_id == user.pk):
-            return
-        raise PermissionDenied("Only the author, a reviewer or an owner can submit this annotation.")
-    if not at_least(role, Role.REVIEWER):
-        raise PermissionDenied("Only reviewers and owners review annotations.")
-    if action == "approve" and annotation.author_id == user.pk and not annotation.project.allow_self_approval:
-        raise PermissionDenied("You cannot approve your own annotation in this project.")
 
 
 def transition(annotation_id: int, action: str, user, *, comment: str = "", expected_version: int | None = None):
@@ -67,22 +50,20 @@ def transition(annotation_id: int, action: str, user, *, comment: str = "", expe
 
     Raises:
         PermissionDenied: the user's role does not allow the step.
-        Conflict: the annotation is not in a state the step starts from, or is stale.
+        StaleVersion: ``expected_version`` is not the current version.
+        InvalidTransition: the annotation is not in a state the step starts from.
         InvalidInput: a rejection without a comment.
     """
-    sources, target = TRANSITIONS[action]
+    _sources, target = TRANSITIONS[action]
     comment = (comment or "").strip()
     if action == "reject" and not comment:
         raise InvalidInput("Say why the annotation is rejected.", field="comment")
     with transaction.atomic():
         annotation = lock(annotation_id)
-        _check_allowed(action, user, annotation)
+        access = Access.of(user, annotation.project)
+        access.check(action, annotation)
         check_version(annotation, expected_version, required=False)
-        if annotation.state not in sources:
-            raise Conflict(
-                f"A {annotation.state} annotation cannot be {target}.",
-                extra={"state": annotation.state},
-            )
+        access.check_state(action, annotation)
         now = timezone.now()
         annotation.state = target
         if action == "submit":

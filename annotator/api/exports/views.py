@@ -12,9 +12,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from annotator import exports as export_service
+from annotator.access import has_role
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.exports.serializers import ExportCreateSerializer, ExportSerializer
-from annotator.api.permissions import ProjectRolePermission, has_role
+from annotator.api.permissions import ProjectRolePermission
 from annotator.choices import Role
 from annotator.errors import PermissionDenied
 from annotator.models import Export, Project

@@ -8,9 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from annotator import jobs as job_service
+from annotator.access import has_role
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.jobs.serializers import JobSerializer
-from annotator.api.permissions import ProjectRolePermission, has_role
+from annotator.api.permissions import ProjectRolePermission
 from annotator.choices import Role
 from annotator.errors import PermissionDenied
 from annotator.models import Job, Project

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotator.access import role_of
 from annotator.choices import Role
 from annotator.models import LabelClass, Membership, Project
 
@@ -33,7 +34,7 @@ class ProjectSerializer(serializers.ModelSerializer):
         roles = self.context.get("roles")
         if roles is not None:
             return roles.get(project.pk)
-        return project.role_of(self.context["request"].user)
+        return role_of(self.context["request"].user, project)
 
 
 class MembershipSerializer(serializers.ModelSerializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from rest_framework import viewsets
 
+from annotator.access import roles_of
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.permissions import ProjectRolePermission
 from annotator.api.projects.serializers import (
@@ -32,7 +33,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
     def get_serializer_context(self):
         context = super().get_serializer_context()
         if self.request.user.is_authenticated:
-            context["roles"] = dict(Membership.objects.filter(user=self.request.user).values_list("project_id", "role"))
+            context["roles"] = roles_of(self.request.user)
         return context
 
     def perform_create(self, serializer):

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
-from annotator.api.permissions import has_role
+from annotator.access import has_role
 from annotator.api.segment.serializers import SegmentRequestSerializer
 from annotator.choices import Role
 from annotator.errors import PermissionDenied

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
+from annotator.access import ANNOTATION_ACTIONS, Access
 from annotator.models import (
     Annotation,
     AnnotationState,
@@ -19,11 +21,17 @@ from annotator.models import (
 
 
 class AnnotationFeatureSerializer(GeoFeatureModelSerializer):
-    """An annotation as a GeoJSON Feature (geometry: MultiPolygon, EPSG:4326)."""
+    """An annotation as a GeoJSON Feature (geometry: MultiPolygon, EPSG:4326).
+
+    ``allowed_actions`` are what the requesting user may do with it now (sorted names of
+    :data:`annotator.access.ANNOTATION_ACTIONS`); the view passes the caller's
+    :class:`~annotator.access.Access` in the context as ``access``, worked out once per request.
+    """
 
     author = serializers.CharField(source="author.username", read_only=True, default=None)
     reviewed_by = serializers.CharField(source="reviewed_by.username", read_only=True, default=None)
     label_class_name = serializers.CharField(source="label_class.name", read_only=True, default=None)
+    allowed_actions = serializers.SerializerMethodField()
 
     class Meta:
         model = Annotation
@@ -46,8 +54,14 @@ class AnnotationFeatureSerializer(GeoFeatureModelSerializer):
             "submitted_at",
             "reviewed_at",
             "reviewed_by",
+            "allowed_actions",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=ANNOTATION_ACTIONS)))
+    def get_allowed_actions(self, annotation: Annotation) -> list[str]:
+        access: Access = self.context["access"]
+        return access.allowed_actions(annotation)
 
 
 class AnnotationCreateSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator.api.base import ProjectScopedMixin
-from annotator.api.permissions import ProjectRolePermission
+from annotator.api.permissions import ProjectRolePermission, caller_access, caller_role
 from annotator.api.workflow import serializers as s
 from annotator.choices import Role
 from annotator.errors import InvalidInput
@@ -30,8 +30,14 @@ def _etag(annotation: Annotation) -> str:
     return f'"{annotation.version}"'
 
 
-def _feature_response(annotation: Annotation, code: int = status.HTTP_200_OK) -> Response:
-    response = Response(s.AnnotationFeatureSerializer(annotation).data, status=code)
+def _feature_response(request, annotation: Annotation, code: int = status.HTTP_200_OK) -> Response:
+    """One annotation as a GeoJSON Feature with its ETag and the caller's allowed actions.
+
+    ``annotation.project`` should be loaded with it (``select_related``): the caller's
+    role comes from the request, the project's self-approval rule from the project.
+    """
+    context = {"access": caller_access(request, annotation.project)}
+    response = Response(s.AnnotationFeatureSerializer(annotation, context=context).data, status=code)
     response["ETag"] = _etag(annotation)
     return response
 
@@ -58,6 +64,11 @@ class ProjectAnnotationViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewse
     @extend_schema(parameters=[s.AnnotationFilterSerializer])
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
+
+    def get_serializer_context(self):
+        # The caller's role was looked up by the permission check: no query per row.
+        access = caller_access(self.request, self.get_collection_project())
+        return {**super().get_serializer_context(), "access": access}
 
     def get_queryset(self):
         filters = s.AnnotationFilterSerializer(data=self.request.query_params)
@@ -96,7 +107,8 @@ class ProjectAnnotationViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewse
             source=data["source"],
             sam=data.get("sam"),
         )
-        return _feature_response(annotation, status.HTTP_201_CREATED)
+        annotation.project = project  # the row already loaded: no query for it
+        return _feature_response(request, annotation, status.HTTP_201_CREATED)
 
 
 class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -121,7 +133,7 @@ class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return queryset.select_related("project", "author", "reviewed_by", "label_class")
 
     def retrieve(self, request, *args, **kwargs):
-        return _feature_response(self.get_object())
+        return _feature_response(request, self.get_object())
 
     @extend_schema(request=s.AnnotationUpdateSerializer, responses=s.AnnotationFeatureSerializer)
     def partial_update(self, request, *args, **kwargs):
@@ -138,7 +150,7 @@ class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             expected_version=annotation_service.parse_version(data.get("version"), request.headers.get("If-Match")),
             **changes,
         )
-        return _feature_response(annotation)
+        return _feature_response(request, annotation)
 
     def destroy(self, request, *args, **kwargs):
         annotation = self.get_object()
@@ -166,7 +178,7 @@ class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             comment=body.validated_data.get("comment", ""),
             expected_version=version,
         )
-        return _feature_response(annotation)
+        return _feature_response(request, annotation)
 
     @extend_schema(request=s.TransitionSerializer, responses=s.AnnotationFeatureSerializer)
     @action(detail=True, methods=["post"])
@@ -209,10 +221,13 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         item = review_service.next_for_review(
             project, request.user, image_id=query.validated_data.get("image"), area=area
         )
+        context = {"access": caller_access(request, project)}
         return Response(
             {
-                "annotation": s.AnnotationFeatureSerializer(item.annotation).data if item.annotation else None,
-                "neighbours": s.AnnotationFeatureSerializer(item.neighbours, many=True).data,
+                "annotation": (
+                    s.AnnotationFeatureSerializer(item.annotation, context=context).data if item.annotation else None
+                ),
+                "neighbours": s.AnnotationFeatureSerializer(item.neighbours, many=True, context=context).data,
                 "remaining": item.remaining,
             }
         )
@@ -229,7 +244,7 @@ class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         project = self.get_collection_project()
         queryset = AssignedArea.objects.filter(project=project).select_related("assignee")
-        if annotation_service.role_of(self.request.user, project) == Role.ANNOTATOR:
+        if caller_role(self.request, project) == Role.ANNOTATOR:
             queryset = queryset.filter(assignee=self.request.user)
         image = self.request.query_params.get("image")
         if image is not None and image.isdigit():

@@ -1,0 +1,184 @@
+"""Who may do what in a project: the one module that decides.
+
+Roles are ranked viewer < annotator < reviewer < owner, and each role may do everything
+the roles before it may. On an annotation, the actions a user may take *now* depend on
+their role, on whether they wrote it, and on its review state:
+
+* ``edit`` and ``delete``: reviewers and owners, in any state; the author (an annotator)
+  while it is a draft or rejected. An author's submitted or approved annotation is locked
+  for review.
+* ``submit`` (draft → submitted): the author, reviewers and owners.
+* ``approve`` (submitted → approved): reviewers and owners, except on their own work
+  unless the project allows self-approval.
+* ``reject`` (submitted → rejected): reviewers and owners.
+* ``comment`` (open a thread on it): annotators, reviewers and owners.
+
+Services raise the refusal this module gives; the API sends
+:meth:`Access.allowed_actions` with every annotation so that the page never guesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from annotator.choices import ROLE_RANK, Role
+from annotator.errors import GeopromptError, InvalidTransition, LockedForReview, PermissionDenied
+from annotator.models import Annotation, AnnotationState, CommentThread, Membership, Project
+
+ANNOTATION_ACTIONS = ("approve", "comment", "delete", "edit", "reject", "submit")
+
+# transition -> (states it starts from, state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[AnnotationState, ...], AnnotationState]] = {
+    "submit": ((AnnotationState.DRAFT,), AnnotationState.SUBMITTED),
+    "approve": ((AnnotationState.SUBMITTED,), AnnotationState.APPROVED),
+    "reject": ((AnnotationState.SUBMITTED,), AnnotationState.REJECTED),
+}
+# The least role that may comment (open or answer a thread, on an annotation or a point).
+COMMENTER = Role.ANNOTATOR
+# States in which an annotator's own annotation is out of their hands.
+LOCKED_STATES = (AnnotationState.SUBMITTED, AnnotationState.APPROVED)
+
+
+# --- roles -----------------------------------------------------------------------------
+
+
+def role_of(user, project: Project | int) -> Role | None:
+    """The user's role in the project, or None for non-members and anonymous users (one query)."""
+    if user is None or not user.is_authenticated:
+        return None
+    project_id = project.pk if isinstance(project, Project) else project
+    role = Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
+    return Role(role) if role else None
+
+
+def roles_of(user) -> dict[int, Role]:
+    """The user's role in each project they are a member of, by project id (one query)."""
+    if user is None or not user.is_authenticated:
+        return {}
+    return {pk: Role(role) for pk, role in Membership.objects.filter(user=user).values_list("project_id", "role")}
+
+
+def at_least(role: Role | str | None, minimum: Role | str) -> bool:
+    """Whether ``role`` ranks at or above ``minimum`` (None, a non-member, ranks below all)."""
+    return role is not None and ROLE_RANK[Role(role)] >= ROLE_RANK[Role(minimum)]
+
+
+def has_role(user, project: Project | int, minimum: Role | str) -> bool:
+    """Whether the user is a member of the project with at least the ``minimum`` role."""
+    return at_least(role_of(user, project), minimum)
+
+
+def require_role(user, project: Project | int, minimum: Role | str, message: str) -> Role:
+    """The user's role in the project; PermissionDenied(``message``) below ``minimum``."""
+    role = role_of(user, project)
+    if not at_least(role, minimum):
+        raise PermissionDenied(message)
+    return role
+
+
+def may_resolve(role: Role | str | None, user_id: int | None, thread: CommentThread) -> bool:
+    """Threads are resolved or reopened by their creator (an annotator or above), reviewers and owners."""
+    return at_least(role, Role.REVIEWER) or (at_least(role, COMMENTER) and thread.created_by_id == user_id)
+
+
+# --- annotations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Access:
+    """One user as one project sees them: worked out once (a request, a service call), asked often.
+
+    Attributes:
+        user_id: the user's primary key, or None for an anonymous caller.
+        role: their role in the project, or None when they are not a member.
+        allow_self_approval: the project's rule on approving one's own annotations.
+    """
+
+    user_id: int | None
+    role: Role | None
+    allow_self_approval: bool = False
+
+    @classmethod
+    def of(cls, user, project: Project) -> Access:
+        """The access of ``user`` to ``project`` (one query for the role)."""
+        return cls.with_role(user, project, role_of(user, project))
+
+    @classmethod
+    def with_role(cls, user, project: Project, role: Role | str | None) -> Access:
+        """The access of ``user`` to ``project`` when their role there is already known (no query)."""
+        authenticated = user is not None and user.is_authenticated
+        return cls(
+            user_id=user.pk if authenticated else None,
+            role=Role(role) if role else None,
+            allow_self_approval=project.allow_self_approval,
+        )
+
+    def at_least(self, minimum: Role | str) -> bool:
+        return at_least(self.role, minimum)
+
+    def refusal(self, action: str, annotation: Annotation) -> PermissionDenied | LockedForReview | None:
+        """Why this user may not take ``action`` on the annotation, leaving its review state aside.
+
+        Editing and deleting do depend on the state (an author's submitted or approved
+        annotation is locked for review); whether a transition starts from the current
+        state is :meth:`state_refusal`'s to say.
+        """
+        own = self.user_id is not None and annotation.author_id == self.user_id
+        if action in ("edit", "delete"):
+            if self.at_least(Role.REVIEWER):
+                return None
+            if not self.at_least(Role.ANNOTATOR) or not own:
+                return PermissionDenied("Annotators can change only their own annotations.")
+            if annotation.state in LOCKED_STATES:
+                return LockedForReview(
+                    f"This annotation is {annotation.state}, so it is locked for review; "
+                    "only a reviewer or an owner can change it now.",
+                    extra={"state": annotation.state},
+                )
+            return None
+        if action == "submit":
+            if self.at_least(Role.REVIEWER) or (self.at_least(Role.ANNOTATOR) and own):
+                return None
+            return PermissionDenied("Only the author, a reviewer or an owner can submit this annotation.")
+        if action in ("approve", "reject"):
+            if not self.at_least(Role.REVIEWER):
+                return PermissionDenied("Only reviewers and owners review annotations.")
+            if action == "approve" and own and not self.allow_self_approval:
+                return PermissionDenied("You cannot approve your own annotation in this project.")
+            return None
+        if action == "comment":
+            return None if self.at_least(COMMENTER) else PermissionDenied("Viewers cannot comment.")
+        raise ValueError(f"Unknown annotation action {action!r}; one of {', '.join(ANNOTATION_ACTIONS)}.")
+
+    @staticmethod
+    def state_refusal(action: str, annotation: Annotation) -> InvalidTransition | None:
+        """Why a review transition cannot start from the annotation's state, or None."""
+        if action not in TRANSITIONS:
+            return None
+        sources, target = TRANSITIONS[action]
+        if annotation.state in sources:
+            return None
+        return InvalidTransition(
+            f"A {annotation.state} annotation cannot be {target}; only a {' or '.join(sources)} one can.",
+            extra={"state": annotation.state},
+        )
+
+    def check(self, action: str, annotation: Annotation) -> None:
+        """Raise :meth:`refusal` if there is one (PermissionDenied 403, LockedForReview 409)."""
+        refused = self.refusal(action, annotation)
+        if refused is not None:
+            raise refused
+
+    def check_state(self, action: str, annotation: Annotation) -> None:
+        """Raise :meth:`state_refusal` if there is one (InvalidTransition 409)."""
+        refused = self.state_refusal(action, annotation)
+        if refused is not None:
+            raise refused
+
+    def allowed_actions(self, annotation: Annotation) -> list[str]:
+        """The actions this user may take on the annotation now, sorted (no queries)."""
+        return [a for a in ANNOTATION_ACTIONS if self.first_refusal(a, annotation) is None]
+
+    def first_refusal(self, action: str, annotation: Annotation) -> GeopromptError | None:
+        """The error a service would raise for ``action`` now (its version aside), or None."""
+        return self.refusal(action, annotation) or self.state_refusal(action, annotation)
