@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.processes import STATE_WAIT_S
+from tests.support.processes import STATE_WAIT_S, test_database_url
 from tests.support.rasters import REPO
 
 # Playwright's sync API runs an event loop in this thread; the test body's ORM calls are
@@ -61,11 +61,17 @@ def storage_root(settings, shared_storage):
 
 
 @pytest.fixture(scope="session")
-def tiler_url(shared_storage, tmp_path_factory):
-    """Start ``uvicorn backend.tiler:app`` on a free loopback port; yields its base URL."""
+def tiler_url(shared_storage, tmp_path_factory, django_db_setup, django_db_blocker):
+    """Start ``uvicorn backend.tiler:app`` on a free loopback port; yields its base URL.
+
+    The tiler checks each tile token's holder is still a member of the project, so it reads
+    the test database (live-server tests commit their rows, the tiler sees them).
+    """
     port = _free_port()
     log_path = tmp_path_factory.mktemp("tiler") / "tiler.log"
-    env = {**os.environ, "GEOPROMPT_STORAGE_URL": str(shared_storage)}
+    with django_db_blocker.unblock():
+        database_url = test_database_url()
+    env = {**os.environ, "GEOPROMPT_STORAGE_URL": str(shared_storage), "GEOPROMPT_DATABASE_URL": database_url}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "backend.tiler:app", "--host", "127.0.0.1", "--port", str(port)],
