@@ -9,7 +9,7 @@ await build({
   entryPoints: {
     "geoprompt/app": "src/app.css",
     "geoprompt/project": "src/project.js",
-    "geoprompt/annotate": "src/annotate.js",
+    "geoprompt/annotate": "src/annotate/main.js",
     "geoprompt/review": "src/review.js",
     "geoprompt/dashboard": "src/dashboard.js",
     "geoprompt/exports": "src/exports.js",

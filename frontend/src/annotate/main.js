@@ -1,0 +1,62 @@
+// Annotate page: SAM2 prompts (click, Alt/right click, drag = box) → preview polygon →
+// Enter accepts into an editable polygon (Leaflet-Geoman) → label, save, submit.
+//   page.js      what the HTML tells the script (ids, limits)
+//   state.js     the one state object and its named transitions
+//   layers.js    the map and its layers
+//   prompting.js SAM2 clicks and boxes → POST /api/v1/images/{id}/segment → preview
+//   editing.js   the selected annotation: vertex edits, the save queue, refusals by error code
+//   history.js   undo / redo of prompts and edits
+//   overlays.js  annotations in view, assigned areas
+//   tools.js     prompt / polygon / pan
+//   keys.js      the shortcut table: key handler and help
+//   view.js      panel and status bar, drawn from the state
+import { loadClasses, loadImage, showImage } from "../mapbase.js";
+import { depth } from "./history.js";
+import { imageLayers, map } from "./layers.js";
+import { focusId, imageId, projectId, $ } from "./page.js";
+import { state, transition } from "./state.js";
+import "./view.js";
+import "./prompting.js";
+import { focus } from "./editing.js";
+import { loadAnnotations, loadAreas } from "./overlays.js";
+import "./keys.js";
+
+const POLL_MS = 1500;
+
+/** Show the image; poll while it is being ingested or encoded. */
+async function pollImage() {
+  let image;
+  try {
+    image = await loadImage(imageId);
+  } catch (error) {
+    $("image-status").textContent = `Could not load the image: ${error.message}`;
+    return;
+  }
+  transition.imageLoaded(image);
+  showImage(map, image, imageLayers);
+  const jobRunning = image.job && ["queued", "running"].includes(image.job.status);
+  if (!["encoded", "failed"].includes(image.status) && (jobRunning || image.status !== "ready")) setTimeout(pollImage, POLL_MS);
+}
+
+async function start() {
+  transition.classesLoaded(await loadClasses(projectId));
+  await pollImage();
+  if (focusId) await focus(focusId);
+  loadAnnotations();
+  loadAreas();
+}
+
+// For tests and the console: a plain copy of what the page holds.
+window.geoprompt = {
+  map,
+  state: () => ({
+    prompt: state.prompt, tool: state.tool, labelId: state.labelId, segments: state.segmentsDone,
+    preview: state.preview && { geometry: state.preview.geometry, properties: state.preview.properties },
+    current: state.current && {
+      id: state.current.id, version: state.current.version, state: state.current.state,
+      labelId: state.current.labelId, allowed: [...state.current.allowed],
+    },
+    ...depth(),
+  }),
+};
+start();
