@@ -16,3 +16,9 @@ urlpatterns = [
     path("projects/<int:project_id>/exports/", views.exports, name="project-exports"),
     path("images/<int:image_id>/map/", views.image_map, name="image-map"),
 ]
+
+# API paths get JSON errors ({"code", "detail"}); pages keep Django's HTML ones.
+handler400 = "annotator.errors.bad_request"
+handler403 = "annotator.errors.permission_denied"
+handler404 = "annotator.errors.page_not_found"
+handler500 = "annotator.errors.server_error"

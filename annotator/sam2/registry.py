@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from django.conf import settings
 
-from annotator.errors import GeopromptError, InvalidInput
+from annotator.errors import CheckpointMissing, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +54,6 @@ MODELS: dict[str, ModelSpec] = {
 }
 DEFAULT_MODEL = "sam2.1_hiera_tiny"
 MODEL_CHOICES = [(name, name) for name in MODELS]
-
-
-class CheckpointMissing(GeopromptError):
-    """No checkpoint file and untrained weights are not allowed."""
-
-    code = "checkpoint_missing"
 
 
 def _missing(name: str) -> CheckpointMissing:
