@@ -24,6 +24,7 @@ from pyproj import Geod
 from annotator.access import Access, require_role
 from annotator.choices import Role
 from annotator.errors import InvalidInput, NotFound, StaleVersion
+from annotator.geometry import crosses_antimeridian, into_frame
 from annotator.models import (
     Annotation,
     AnnotationSource,
@@ -116,19 +117,37 @@ def clean_geometry(geometry: GEOSGeometry, image: Image, *, repair: bool = False
     west, south, east, north = geometry.extent
     if not all(math.isfinite(v) for v in (west, south, east, north)):
         raise InvalidInput("The geometry has coordinates that are not finite numbers.", field="geometry")
-    if west < -180 or east > 180 or south < -90 or north > 90:
+    footprint = image.footprint
+    # Across the antimeridian the footprint runs on past ±180° (annotator.geometry); there a
+    # polygon may come in either longitude convention, or split at the line (RFC 7946).
+    lon_limit = 540 if crosses_antimeridian(_shapely(footprint)) else 180
+    if west < -lon_limit or east > lon_limit or south < -90 or north > 90:
         raise InvalidInput("Coordinates must be longitude, latitude in degrees (EPSG:4326).", field="geometry")
     if not geometry.valid:
         if not repair:
             raise InvalidInput(f"The geometry is not valid: {geometry.valid_reason}.", field="geometry")
         geometry = geometry.make_valid()
-    footprint = image.footprint
+    if lon_limit > 180:
+        geometry = _into_footprint_frame(geometry, footprint)
     if not footprint.contains(geometry):
         geometry = geometry.intersection(footprint)
     clipped = _polygonal(geometry)
     if clipped is None:
         raise InvalidInput("The geometry lies outside the image.", field="geometry")
     return clipped
+
+
+def _shapely(geometry: GEOSGeometry) -> shapely.Geometry:
+    return shapely.from_wkb(bytes(geometry.wkb))
+
+
+def _into_footprint_frame(geometry: GEOSGeometry, footprint: GEOSGeometry) -> GEOSGeometry:
+    """Each polygon of ``geometry`` moved into the footprint's longitude frame, parts that meet
+    at the antimeridian joined into one."""
+    frame = _shapely(footprint)
+    polygons = getattr(_shapely(geometry), "geoms", None) or [_shapely(geometry)]
+    joined = shapely.union_all([into_frame(polygon, frame) for polygon in polygons])
+    return GEOSGeometry(memoryview(shapely.to_wkb(joined)), srid=4326)
 
 
 # --- attributes ------------------------------------------------------------------------

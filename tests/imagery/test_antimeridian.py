@@ -79,3 +79,38 @@ def test_split_keeps_the_area_and_gives_parts_on_each_side():
     assert split.area == pytest.approx(square.area)
     assert rfc7946_bbox(square) == pytest.approx([179.9, 0.0, -179.9, 0.1])
     assert split_antimeridian(shapely.box(1, 1, 2, 2)).equals(shapely.box(1, 1, 2, 2))
+
+
+def test_an_annotation_across_the_line_is_accepted_in_either_convention_and_comes_back_split(
+    cast, client_for, tmp_path
+):
+    image = _ingest(cast, _write(tmp_path / "fiji.tif", "EPSG:4326", from_origin(179.8, -16.0, 0.002, 0.002)))
+    client = client_for(cast.annotator)
+    url = f"/api/v1/projects/{cast.project.pk}/annotations/"
+    # The same square, west of the line and east of it: once with longitudes past 180, once
+    # split at the line as RFC 7946 writes it.
+    continuous = {
+        "type": "Polygon",
+        "coordinates": [[[179.95, -16.1], [180.05, -16.1], [180.05, -16.05], [179.95, -16.05], [179.95, -16.1]]],
+    }
+    split = {
+        "type": "MultiPolygon",
+        "coordinates": [
+            [[[179.95, -16.1], [180.0, -16.1], [180.0, -16.05], [179.95, -16.05], [179.95, -16.1]]],
+            [[[-180.0, -16.1], [-179.95, -16.1], [-179.95, -16.05], [-180.0, -16.05], [-180.0, -16.1]]],
+        ],
+    }
+    areas = []
+    for geometry in (continuous, split):
+        response = client.post(url, {"image": image.pk, "geometry": geometry}, format="json")
+        assert response.status_code == 201, response.content
+        feature = response.json()
+        out = shape(feature["geometry"])
+        assert out.is_valid
+        assert out.bounds[0] >= -180.0 and out.bounds[2] <= 180.0
+        assert feature["geometry"]["type"] == "MultiPolygon"
+        assert len(feature["geometry"]["coordinates"]) == 2
+        areas.append(feature["properties"]["area_m2"])
+    # About 10.7 km x 5.3 km at 16° S, the same both ways.
+    assert areas[0] == pytest.approx(areas[1], rel=1e-6)
+    assert 5.0e7 < areas[0] < 6.0e7

@@ -9,6 +9,7 @@ from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
 from annotator.access import ANNOTATION_ACTIONS, Access
+from annotator.api.fields import Rfc7946GeometryField
 from annotator.models import (
     Annotation,
     AnnotationState,
@@ -32,6 +33,7 @@ class AnnotationFeatureSerializer(GeoFeatureModelSerializer):
     reviewed_by = serializers.CharField(source="reviewed_by.username", read_only=True, default=None)
     label_class_name = serializers.CharField(source="label_class.name", read_only=True, default=None)
     allowed_actions = serializers.SerializerMethodField()
+    geometry = Rfc7946GeometryField(read_only=True)
 
     class Meta:
         model = Annotation
