@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from annotator.sam2 import catalog as sam2_catalog
 from backend.env import (
     database_from_url,
     env_bool,
@@ -59,11 +60,8 @@ TILE_TOKEN_MAX_AGE_S = env_int("GEOPROMPT_TILE_TOKEN_MAX_AGE_S", 12 * 3600, mini
 TILER_MAX_SIZE = env_int("GEOPROMPT_TILER_MAX_SIZE", 2048, minimum=256)
 
 # SAM2.
-SAM2_MODEL = env_choice(
-    "GEOPROMPT_SAM2_MODEL",
-    "sam2.1_hiera_tiny",
-    ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus", "sam2.1_hiera_large"],
-)
+# The model of new projects (API and load_demo); each project may change its own later.
+SAM2_MODEL = env_choice("GEOPROMPT_SAM2_MODEL", sam2_catalog.DEFAULT_MODEL, list(sam2_catalog.MODELS))
 SAM2_CHECKPOINT_DIR = env_str("GEOPROMPT_SAM2_CHECKPOINT_DIR", str(BASE_DIR / "var" / "checkpoints"))
 SAM2_ALLOW_UNTRAINED = env_bool("GEOPROMPT_SAM2_ALLOW_UNTRAINED", False)
 SAM2_UNTRAINED_SEED = env_int("GEOPROMPT_SAM2_UNTRAINED_SEED", 0, minimum=0)

@@ -15,10 +15,15 @@ class ProjectQuerySet(models.QuerySet):
         return self.filter(memberships__user=user)
 
 
+def default_sam2_model() -> str:
+    """The SAM2 model a new project starts with: ``GEOPROMPT_SAM2_MODEL`` (``settings.SAM2_MODEL``)."""
+    return settings.SAM2_MODEL
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    sam2_model = models.CharField(max_length=64, default="sam2.1_hiera_tiny")
+    sam2_model = models.CharField(max_length=64, default=default_sam2_model)
     allow_self_approval = models.BooleanField(
         default=False, help_text="whether a reviewer may approve an annotation they authored"
     )

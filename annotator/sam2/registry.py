@@ -1,6 +1,7 @@
 """The SAM 2.1 image models Geoprompt can use, their checkpoints, and a per-process loader.
 
-A project picks one model by name (``Project.sam2_model``). Checkpoints are plain files
+A project picks one model by name (``Project.sam2_model``) from :data:`MODELS` (kept in
+:mod:`annotator.sam2.catalog`, which settings can import). Checkpoints are plain files
 named like the official ones (``sam2.1_hiera_tiny.pt``) in ``settings.SAM2_CHECKPOINT_DIR``;
 they are never fetched at request time (``manage.py download_checkpoint`` does that for
 users who are online). Without a checkpoint, and only when
@@ -22,37 +23,10 @@ import torch
 from django.conf import settings
 
 from annotator.errors import CheckpointMissing, InvalidInput
+from annotator.sam2.catalog import MODELS, ModelSpec
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_BASE_URL = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One SAM 2.1 image model: its Hydra config (inside the ``sam2`` package) and checkpoint."""
-
-    name: str
-    config: str
-    checkpoint_file: str
-    approx_checkpoint_mib: int
-
-    @property
-    def url(self) -> str:
-        """The official download URL of the checkpoint."""
-        return f"{CHECKPOINT_BASE_URL}/{self.checkpoint_file}"
-
-
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("sam2.1_hiera_tiny", "configs/sam2.1/sam2.1_hiera_t.yaml", "sam2.1_hiera_tiny.pt", 149),
-        ModelSpec("sam2.1_hiera_small", "configs/sam2.1/sam2.1_hiera_s.yaml", "sam2.1_hiera_small.pt", 176),
-        ModelSpec("sam2.1_hiera_base_plus", "configs/sam2.1/sam2.1_hiera_b+.yaml", "sam2.1_hiera_base_plus.pt", 309),
-        ModelSpec("sam2.1_hiera_large", "configs/sam2.1/sam2.1_hiera_l.yaml", "sam2.1_hiera_large.pt", 857),
-    )
-}
-DEFAULT_MODEL = "sam2.1_hiera_tiny"
 MODEL_CHOICES = [(name, name) for name in MODELS]
 
 
