@@ -3,15 +3,24 @@
 Keys are POSIX-style relative paths (``projects/3/images/7/cog.tif``). The backend is a
 local directory by default or an S3-compatible bucket, both through fsspec, chosen by
 ``settings.STORAGE_URL``. Writes are atomic: readers never see a partial object.
+
+Temporary files (uploads being received, exports being built, local copies of stored
+objects) live in ``settings.TEMP_DIR``, a folder of the app's own; partial local writes
+live in the storage root's ``.partial`` folder. A process killed mid-way (a gunicorn
+worker timed out during an upload, a Celery worker OOM-killed during an export) cannot
+clean up after itself, so :func:`sweep_stale_temp` runs when a web or worker process
+starts and deletes what has not been touched for an hour.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import posixpath
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from functools import lru_cache
@@ -22,6 +31,17 @@ import fsspec
 from django.conf import settings
 
 from annotator.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+# Prefix of every temporary file and folder the app makes (also outside TEMP_DIR: modules
+# that use the system's temporary folder name theirs ``geoprompt-...`` too).
+TEMP_PREFIX = "geoprompt-"
+# Temporary things untouched for this long belong to a process that died, not to a
+# running one: live uploads and exports write continuously. A long job that only reads
+# its local copy may lose the name, never the data (POSIX keeps an open file readable).
+STALE_TEMP_S = 3600
+PARTIAL_DIR = ".partial"
 
 
 def _check_key(key: str) -> str:
@@ -72,10 +92,16 @@ class Storage:
 
     @contextlib.contextmanager
     def _local_atomic(self, key: str) -> Iterator[str]:
-        """A temporary path beside ``key``'s file, renamed onto it only if the block succeeds."""
+        """A temporary path in the root's ``.partial`` folder, renamed onto ``key`` only if the block succeeds.
+
+        The same file system as the target (so the rename is atomic), and one folder for the
+        start-up sweep to look at rather than the whole tree.
+        """
         target = self.path(key)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        tmp = f"{target}.{uuid.uuid4().hex}.part"
+        partial = os.path.join(self.root, PARTIAL_DIR)
+        os.makedirs(partial, exist_ok=True)
+        tmp = os.path.join(partial, f"{uuid.uuid4().hex}.part")
         try:
             yield tmp
             os.replace(tmp, target)
@@ -98,7 +124,7 @@ class Storage:
         if self.is_local:
             with self._local_atomic(key) as tmp, open(tmp, "wb") as out:
                 return _copy_stream(stream, out, chunk_size)
-        with tempfile.NamedTemporaryFile(prefix="geoprompt-", suffix=".part") as out:
+        with tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX, suffix=".part", dir=temp_dir()) as out:
             written = _copy_stream(stream, out, chunk_size)
             out.flush()
             self.fs.put_file(out.name, self.path(key))
@@ -141,7 +167,7 @@ class Storage:
         if self.is_local:
             yield self.path(key)
             return
-        with tempfile.TemporaryDirectory(prefix="geoprompt-") as tmpdir:
+        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=temp_dir()) as tmpdir:
             local = os.path.join(tmpdir, "object" + suffix)
             self.fs.get_file(self.path(key), local)
             yield local
@@ -163,3 +189,83 @@ def _storage_for(url: str, endpoint: str) -> Storage:
 def get_storage() -> Storage:
     """The configured storage (cached per settings value, so tests can override it)."""
     return _storage_for(settings.STORAGE_URL, settings.S3_ENDPOINT_URL)
+
+
+# --- temporary files -------------------------------------------------------------------
+
+
+def temp_dir() -> str:
+    """The app's folder for temporary files (``settings.TEMP_DIR``), made on first use."""
+    os.makedirs(settings.TEMP_DIR, exist_ok=True)
+    return settings.TEMP_DIR
+
+
+def _last_touched(path: str) -> float:
+    """Newest modification time (epoch seconds) of ``path`` and, for a folder, of anything in it.
+
+    A folder's own time only changes when entries are added or removed; an export writing
+    into ``images/train/`` for an hour must not look abandoned.
+    """
+    newest = os.lstat(path).st_mtime
+    if os.path.isdir(path) and not os.path.islink(path):
+        for root, dirs, files in os.walk(path):
+            for name in dirs + files:
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+    return newest
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _entries(folder: str, prefix: str) -> list[str]:
+    """Paths of ``folder``'s entries whose names start with ``prefix`` (none if it is missing or unreadable)."""
+    try:
+        return [entry.path for entry in os.scandir(folder) if entry.name.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        logger.warning("cannot sweep %s: %s", folder, exc)
+        return []
+
+
+def sweep_stale_temp(max_age_s: float = STALE_TEMP_S) -> list[str]:
+    """Delete the temporary files and folders that killed processes left behind.
+
+    Looks at: every entry of ``settings.TEMP_DIR`` (only ``geoprompt-*`` ones should it be
+    the system's temporary folder itself); ``geoprompt-*`` entries of the system's
+    temporary folder; the ``.partial`` folder of local storage. An entry goes when nothing
+    in it was modified for ``max_age_s`` seconds. Other processes may be sweeping at the
+    same time: what has already gone is not an error.
+
+    Returns:
+        the paths deleted.
+    """
+    system_temp = tempfile.gettempdir()
+    # A TEMP_DIR set to the shared system folder is swept like it: only our own names.
+    own_prefix = TEMP_PREFIX if os.path.realpath(settings.TEMP_DIR) == os.path.realpath(system_temp) else ""
+    candidates = _entries(settings.TEMP_DIR, own_prefix) + _entries(system_temp, TEMP_PREFIX)
+    storage = get_storage()
+    if storage.is_local:
+        candidates += _entries(os.path.join(storage.root, PARTIAL_DIR), "")
+    cutoff = time.time() - max_age_s
+    removed = []
+    for path in dict.fromkeys(candidates):
+        try:
+            if _last_touched(path) >= cutoff:
+                continue
+            _remove(path)
+        except FileNotFoundError:
+            continue  # another process swept it first
+        except OSError as exc:
+            logger.warning("cannot remove stale temporary %s: %s", path, exc)
+            continue
+        removed.append(path)
+    if removed:
+        logger.info("removed %d stale temporary file(s): %s", len(removed), ", ".join(removed[:10]))
+    return removed

@@ -39,6 +39,10 @@ REDIS_URL = env_url("GEOPROMPT_REDIS_URL", "redis://127.0.0.1:6379/0", ("redis",
 # (s3://bucket/prefix, endpoint from GEOPROMPT_S3_ENDPOINT_URL, keys from the usual AWS_* variables).
 STORAGE_URL = env_str("GEOPROMPT_STORAGE_URL", str(BASE_DIR / "var" / "storage"))
 S3_ENDPOINT_URL = env_str("GEOPROMPT_S3_ENDPOINT_URL", "")
+# Temporary files (uploads being received, exports being built, local copies of stored
+# objects): a folder only Geoprompt uses, since what a killed process leaves in it is
+# deleted at the next start once an hour old (annotator.storage.sweep_stale_temp).
+TEMP_DIR = env_str("GEOPROMPT_TEMP_DIR", str(BASE_DIR / "var" / "tmp"))
 
 # Uploads: bytes, and pixels (width x height) accepted by ingest.
 MAX_UPLOAD_BYTES = env_int("GEOPROMPT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
@@ -136,6 +140,7 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 # Uploads larger than this go to a temporary file, never to memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
+FILE_UPLOAD_TEMP_DIR = TEMP_DIR
 FILE_UPLOAD_HANDLERS = ["annotator.imagery.uploads.SizeLimitedUploadHandler"]
 
 SESSION_COOKIE_HTTPONLY = True

@@ -30,4 +30,12 @@ def _load_decoder() -> None:
         logging.getLogger(__name__).warning("SAM2 decoder not preloaded: %s", exc)
 
 
+def _sweep_temp() -> None:
+    """Delete the temporary files that killed web processes left (uploads cut off mid-way)."""
+    from annotator.storage import sweep_stale_temp
+
+    sweep_stale_temp()
+
+
+_sweep_temp()
 _load_decoder()
