@@ -179,7 +179,7 @@ CELERY_TASK_ACKS_LATE = True  # a task whose worker dies is delivered again
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"tasks.encode.*": {"queue": "encode"}}
+# No CELERY_TASK_ROUTES: each job is sent to its runner's queue (annotator/jobs/registry.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("GEOPROMPT_TASK_VISIBILITY_S", 3600, minimum=1)}
 CELERY_TASK_ALWAYS_EAGER = env_bool("GEOPROMPT_CELERY_EAGER", False)
 

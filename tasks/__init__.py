@@ -1,8 +1,5 @@
-"""Celery tasks: thin wrappers that load a Job row and call a service."""
+"""Celery tasks: one generic task that loads a Job row and runs it through the job registry."""
 
-from tasks.encode import encode_image_task
-from tasks.export import export_task
-from tasks.ingest import ingest_image_task
-from tasks.vector_import import import_vectors_task
+from tasks.jobs import run_job_task
 
-__all__ = ["encode_image_task", "export_task", "import_vectors_task", "ingest_image_task"]
+__all__ = ["run_job_task"]

@@ -30,8 +30,6 @@ def create_export(project: Project, user, formats, filters: dict | None = None, 
     Raises:
         InvalidInput: naming the bad field.
     """
-    from tasks.export import export_task
-
     parsed_formats = parse_formats(formats)
     parsed_filters = parse_filters(project, filters)
     parsed_options = parse_options(options)
@@ -43,7 +41,7 @@ def create_export(project: Project, user, formats, filters: dict | None = None, 
             filters=parsed_filters.as_json(),
             options=parsed_options.as_json(),
         )
-        export.job = jobs.enqueue(JobKind.EXPORT, project, export, user, export_task)
+        export.job = jobs.enqueue(JobKind.EXPORT, project, export, user)
         export.save(update_fields=["job"])
     return export
 

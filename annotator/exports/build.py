@@ -34,6 +34,8 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from pyproj import CRS, Transformer
 
+from annotator import jobs
+from annotator.choices import JobKind
 from annotator.errors import InvalidInput
 from annotator.exports import gis
 from annotator.exports.archive import zip_export
@@ -46,7 +48,7 @@ from annotator.exports.splits import assign_splits
 from annotator.exports.stac import StacWriter
 from annotator.exports.yolo import write_data_yaml, write_labels
 from annotator.imagery.ingest import GDAL_SAFE_ENV
-from annotator.models import Export, ExportFormat, Image, LabelClass
+from annotator.models import Export, ExportFormat, Image, Job, LabelClass
 from annotator.storage import get_storage
 
 Progress = Callable[[float, str], None]
@@ -258,3 +260,11 @@ def build_export(export: Export, progress: Progress = _no_progress) -> Export:
     export.finished_at = timezone.now()
     export.save(update_fields=["counts", "size_bytes", "archive_key", "finished_at"])
     return export
+
+
+@jobs.register(JobKind.EXPORT, queue=jobs.DEFAULT_QUEUE)
+def run_export_job(job: Job) -> str:
+    """Runner of ``export`` jobs: build the export the row points to and store its zip."""
+    export = Export.objects.select_related("project", "created_by").get(pk=job.target_id)
+    export = build_export(export, progress=job.set_progress)
+    return f"{export.counts.get('annotations', 0)} annotations, {export.size_bytes} bytes"

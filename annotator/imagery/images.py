@@ -11,7 +11,7 @@ from django.db import transaction
 from annotator import jobs
 from annotator.choices import JobKind
 from annotator.errors import InvalidInput
-from annotator.imagery.ingest import stretch_for
+from annotator.imagery.ingest import ingest_image, stretch_for
 from annotator.models import Image, Job, Project
 from annotator.storage import get_storage
 
@@ -31,8 +31,6 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
     The row and the stored file appear together or not at all: if writing the file fails,
     the row is rolled back and the partial object removed.
     """
-    from tasks.ingest import ingest_image_task
-
     if uploaded_file is None:
         raise InvalidInput("Attach the raster as the multipart field 'file'.", field="file")
     storage = get_storage()
@@ -53,8 +51,20 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
             raise
         image.original_key = key
         image.save(update_fields=["original_key", "original_size"])
-        job = jobs.enqueue(JobKind.INGEST, project, image, user, ingest_image_task)
+        job = jobs.enqueue(JobKind.INGEST, project, image, user)
     return image, job
+
+
+@jobs.register(JobKind.INGEST, queue=jobs.DEFAULT_QUEUE)
+def run_ingest_job(job: Job) -> str:
+    """Runner of ``ingest`` jobs: validate the upload, compute statistics, write the COG, queue the encode."""
+    from annotator.sam2.encoding import start_encode
+
+    image = Image.objects.get(pk=job.target_id)
+    ingest_image(image, progress=job.set_progress)
+    # The SAM2 encode job follows every successful ingest (queue "encode").
+    start_encode(image, job.created_by)
+    return f"{image.width} x {image.height} px, {image.band_count} band(s)"
 
 
 def set_band_mapping(image: Image, mapping: list[int] | None, stretch: list[list[float]] | None) -> Image:

@@ -193,15 +193,13 @@ def start_encode(image: Image, user=None) -> Job:
 
     The image stays ``ready`` until a worker starts the job (then ``encoding``, then ``encoded``).
     """
-    from tasks.encode import encode_image_task
-
     if not image.cog_key:
         raise Conflict("The image has no Cloud-Optimized GeoTIFF yet; it cannot be encoded.")
     with transaction.atomic():
         for job in active_encode_jobs(image):
             with contextlib.suppress(Conflict):
                 jobs.cancel(job)
-        return jobs.enqueue(JobKind.ENCODE, image.project, image, user, encode_image_task)
+        return jobs.enqueue(JobKind.ENCODE, image.project, image, user)
 
 
 def reencode(image: Image, user=None) -> Job | None:
@@ -355,6 +353,20 @@ def encode_image(
         cache_key=key,
         seconds=time.monotonic() - started,
     )
+
+
+@jobs.register(JobKind.ENCODE, queue=jobs.ENCODE_QUEUE)
+def run_encode_job(job: Job) -> str:
+    """Runner of ``encode`` jobs: encode the SAM2 features of the image the row points to.
+
+    Resumable (stored windows are skipped) and cancellable (the row is checked between
+    batches); a cancelled job ends with the message "cancelled".
+    """
+    image = Image.objects.select_related("project").get(pk=job.target_id)
+    try:
+        return encode_image(image, job=job).message
+    except EncodeCancelled:
+        return "cancelled"
 
 
 def _store_window(image: Image, loaded: LoadedModel, key: str, window: Window, tensors: dict) -> FeatureTile:

@@ -40,6 +40,7 @@ from annotator.models import (
     AnnotationState,
     AnnotationVersion,
     Image,
+    Job,
     LabelClass,
     Project,
     VectorImport,
@@ -78,8 +79,6 @@ def create_import(
     default_label_class: int | None = None,
 ) -> tuple[VectorImport, Any]:
     """Store an uploaded vector file and queue its import as a Job (kind ``import``)."""
-    from tasks.vector_import import import_vectors_task
-
     image = Image.objects.filter(project=project, pk=image_id).first()
     if image is None:
         raise InvalidInput(f"Image {image_id} is not in this project.", field="image")
@@ -119,7 +118,7 @@ def create_import(
         vector_import.file_size = storage.put_stream(uploaded_file, key)
         vector_import.file_key = key
         vector_import.save(update_fields=["file_key", "file_size"])
-        job = jobs.enqueue(JobKind.IMPORT, project, vector_import, user, import_vectors_task)
+        job = jobs.enqueue(JobKind.IMPORT, project, vector_import, user)
     return vector_import, job
 
 
@@ -359,3 +358,10 @@ def run_import(vector_import: VectorImport, progress: Callable[[float, str], Non
     if unmatched:
         message += f"; no label class for: {', '.join(unmatched[:10])}"
     return message
+
+
+@jobs.register(JobKind.IMPORT, queue=jobs.DEFAULT_QUEUE)
+def run_import_job(job: Job) -> str:
+    """Runner of ``import`` jobs: import the vector file the row points to as drafts (all or nothing)."""
+    record = VectorImport.objects.select_related("image", "created_by").get(pk=job.target_id)
+    return run_import(record, progress=job.set_progress)

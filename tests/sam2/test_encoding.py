@@ -203,9 +203,9 @@ def test_changing_the_project_model_deletes_old_features_and_reencodes(
     assert image.status == ImageStatus.READY
     job = Job.objects.get(kind=JobKind.ENCODE, target_type=ContentType.objects.get_for_model(Image), target_id=image.pk)
     assert job.status == JobStatus.QUEUED
-    from tasks.encode import encode_image_task
+    from tasks.jobs import run_job_task
 
-    encode_image_task(job.pk)
+    run_job_task(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
     new = FeatureTile.objects.get(image=image)
@@ -266,9 +266,9 @@ def test_a_failed_encode_says_how_to_get_a_checkpoint(ingested_image, settings, 
     settings.SAM2_ALLOW_UNTRAINED = False
     settings.SAM2_CHECKPOINT_DIR = str(tmp_path)
     job = encoding.start_encode(image, cast.owner)
-    from tasks.encode import encode_image_task
+    from tasks.jobs import run_job_task
 
-    encode_image_task(job.pk)
+    run_job_task(job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert "download_checkpoint sam2.1_hiera_tiny" in job.error

@@ -32,9 +32,9 @@ def post_import(client, cast, image, path: Path, **options):
 def run_queued_import(job_id: int):
     """Run the import task in this process, as the worker would (the broker is not involved)."""
     from annotator.models import Job
-    from tasks.vector_import import import_vectors_task
+    from tasks.jobs import run_job_task
 
-    import_vectors_task(job_id)
+    run_job_task(job_id)
     return Job.objects.get(pk=job_id)
 
 

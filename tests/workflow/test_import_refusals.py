@@ -15,7 +15,7 @@ from tests.support.workflow import CENTRE, DATA_RASTER
 def import_bytes(client, cast, image, name: str, content: bytes, capture, **options):
     """POST an import; returns (response, finished Job or None). The task runs in this process."""
     from annotator.models import Job
-    from tasks.vector_import import import_vectors_task
+    from tasks.jobs import run_job_task
 
     with capture(execute=False):
         response = client.post(
@@ -26,7 +26,7 @@ def import_bytes(client, cast, image, name: str, content: bytes, capture, **opti
     if response.status_code != 201:
         return response, None
     job_id = response.json()["job"]["id"]
-    import_vectors_task(job_id)
+    run_job_task(job_id)
     return response, Job.objects.get(pk=job_id)
 
 

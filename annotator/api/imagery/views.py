@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from django.contrib.contenttypes.models import ContentType
-from django.db.models import OuterRef, Subquery
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from annotator import jobs
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.imagery.serializers import ImageSerializer, ImageUpdateSerializer, ImageUploadSerializer
 from annotator.api.permissions import ProjectRolePermission
 from annotator.imagery import images as image_service
-from annotator.models import Image, Job, Project
+from annotator.models import Image, Project
 from annotator.sam2 import encoding as encoding_service
-
-
-def _with_latest_jobs(images) -> dict[int, Job]:
-    ids = [image.pk for image in images]
-    image_type = ContentType.objects.get_for_model(Image)
-    latest = Job.objects.filter(target_type=image_type, target_id=OuterRef("target_id")).order_by("-created_at", "-id")
-    jobs = Job.objects.filter(target_type=image_type, target_id__in=ids, pk=Subquery(latest.values("pk")[:1]))
-    return {job.target_id: job for job in jobs}
 
 
 class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -38,7 +29,7 @@ class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.Ge
         page = self.paginate_queryset(self.get_queryset())
         context = {
             **self.get_serializer_context(),
-            "latest_jobs": _with_latest_jobs(page),
+            "latest_jobs": jobs.latest_jobs_for(page),
             "feature_stats": encoding_service.feature_stats(page),
         }
         return self.get_paginated_response(ImageSerializer(page, many=True, context=context).data)
