@@ -103,22 +103,72 @@ def plan_windows(
     """
     windows = []
     for level in range(level_count(width, height, size)):
-        factor = 2**level
         level_w, level_h = level_shape(width, height, level)
         for row_off in axis_offsets(level_h, size, stride):
             for col_off in axis_offsets(level_w, size, stride):
-                win_w, win_h = min(size, level_w), min(size, level_h)
-                src_col, src_row = col_off * factor, row_off * factor
-                # The last level pixel may cover less than 2**level source pixels.
-                src_w = min(win_w * factor, width - src_col)
-                src_h = min(win_h * factor, height - src_row)
-                window_transform = (
-                    transform @ Affine.translation(src_col, src_row) @ Affine.scale(src_w / win_w, src_h / win_h)
-                )
-                windows.append(
-                    Window(level, col_off, row_off, win_w, win_h, src_col, src_row, src_w, src_h, window_transform)
-                )
+                windows.append(_window(width, height, transform, level, col_off, row_off, size))
     return windows
+
+
+def windows_holding(
+    width: int,
+    height: int,
+    transform: Affine,
+    bounds: tuple[float, float, float, float],
+    size: int = WINDOW_SIZE,
+    stride: int = 768,
+    slack: float = 1.0,
+) -> list[Window]:
+    """The windows of :func:`plan_windows` whose area holds the rectangle ``bounds``, by arithmetic.
+
+    Only the windows that hold the rectangle are built (a few per level), not the whole
+    plan: at 40,000 x 40,000 px that is a dozen or two windows instead of 3,612.
+
+    Args:
+        width, height: image size in pixels.
+        transform: the image's affine transform, pixel (col, row) → image CRS.
+        bounds: (col_min, row_min, col_max, row_max) in level-0 image pixels, float.
+        size, stride: as for :func:`plan_windows`.
+        slack: level-0 pixels by which a window may miss the rectangle and still be
+            returned, so that float rounding never drops a window that holds it.
+    Returns:
+        Windows ordered by level, then row, then column; at each level every pairing of
+        a row offset and a column offset that holds the rectangle on its own axis.
+    """
+    col_min, row_min, col_max, row_max = bounds
+    windows = []
+    for level in range(level_count(width, height, size)):
+        level_w, level_h = level_shape(width, height, level)
+        rows = _offsets_holding(level_h, height, level, row_min, row_max, size, stride, slack)
+        cols = _offsets_holding(level_w, width, level, col_min, col_max, size, stride, slack)
+        windows.extend(_window(width, height, transform, level, c, r, size) for r in rows for c in cols)
+    return windows
+
+
+def _offsets_holding(
+    level_length: int, length: int, level: int, low: float, high: float, size: int, stride: int, slack: float
+) -> list[int]:
+    """Window starts (level pixels) along one axis whose level-0 span holds [low, high] (level-0 pixels)."""
+    factor = 2**level
+    span = min(size, level_length) * factor
+    return [
+        offset
+        for offset in axis_offsets(level_length, size, stride)
+        if offset * factor - slack <= low and high <= min(offset * factor + span, length) + slack
+    ]
+
+
+def _window(width: int, height: int, transform: Affine, level: int, col_off: int, row_off: int, size: int) -> Window:
+    """The window at (col_off, row_off) of ``level``, with its level-0 region and transform."""
+    factor = 2**level
+    level_w, level_h = level_shape(width, height, level)
+    win_w, win_h = min(size, level_w), min(size, level_h)
+    src_col, src_row = col_off * factor, row_off * factor
+    # The last level pixel may cover less than 2**level source pixels.
+    src_w = min(win_w * factor, width - src_col)
+    src_h = min(win_h * factor, height - src_row)
+    window_transform = transform @ Affine.translation(src_col, src_row) @ Affine.scale(src_w / win_w, src_h / win_h)
+    return Window(level, col_off, row_off, win_w, win_h, src_col, src_row, src_w, src_h, window_transform)
 
 
 def estimated_feature_bytes(width: int, height: int, stride: int = 768) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -21,6 +21,8 @@ import shapely
 import torch
 import torch.nn.functional as F
 from affine import Affine
+from django.conf import settings
+from django.db.models import Q
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon
@@ -30,9 +32,9 @@ from annotator.errors import Conflict, InvalidInput, NotFound
 from annotator.jobs import latest_job_for
 from annotator.models import FeatureTile, Image
 from annotator.sam2 import decoder, features
-from annotator.sam2.encoding import current_cache_key
+from annotator.sam2.encoding import current_cache_key, image_affine
 from annotator.sam2.registry import LoadedModel, load_model
-from annotator.sam2.windows import WINDOW_SIZE
+from annotator.sam2.windows import WINDOW_SIZE, windows_holding
 from annotator.segment import outline, prompt_sessions
 
 # Prompts closer than this many window pixels to a cut window edge count as touching it.
@@ -43,18 +45,69 @@ MAX_POINTS = 64
 
 
 @dataclass(frozen=True)
-class Prompts:
-    """Prompts in image pixels (col, row), float."""
+class WindowPrompts:
+    """A :class:`PromptSet` projected into one window: pixels (col, row) of its 1024 x 1024 grid, float.
+
+    Computed once per candidate window; the window choice, the decoder and the outline
+    all read it.
+    """
+
+    points: np.ndarray  # [P + N, 2] the positive points first, then the negative ones
+    labels: np.ndarray  # [P + N] int32: 1 positive, 0 negative
+    box: np.ndarray | None  # [4] x0, y0, x1, y1 (x0 <= x1, y0 <= y1), or None
+    positive_count: int
+
+    @property
+    def positive(self) -> np.ndarray:
+        """[P, 2] the positive points."""
+        return self.points[: self.positive_count]
+
+    def margin(self, width: int, height: int, cut_edges: tuple[bool, bool, bool, bool]) -> float:
+        """Smallest distance, in window pixels, from the prompts to a cut edge; -1 if one lies outside.
+
+        Args:
+            width, height: the window's valid size (window pixels).
+            cut_edges: left, top, right, bottom: whether that edge cuts through the image.
+        """
+        corners = [self.points] if self.box is None else [self.points, self.box.reshape(2, 2)]
+        pts = np.concatenate(corners, axis=0)
+        distances = [pts[:, 0], pts[:, 1], width - pts[:, 0], height - pts[:, 1]]
+        margin = np.inf
+        for d, is_cut in zip(distances, cut_edges, strict=True):
+            if d.min() < 0:
+                return -1.0
+            if is_cut:
+                margin = min(margin, float(d.min()))
+        return margin
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """Prompts in image pixels (col, row) of level 0, float."""
 
     positive: np.ndarray  # [P, 2]
     negative: np.ndarray  # [N, 2]
     box: np.ndarray | None  # [4] x0, y0, x1, y1
 
-    def all_points(self) -> np.ndarray:
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(col_min, row_min, col_max, row_max) of every point and box corner, image pixels."""
         parts = [self.positive, self.negative]
         if self.box is not None:
             parts.append(self.box.reshape(2, 2))
-        return np.concatenate(parts, axis=0)
+        points = np.concatenate(parts, axis=0)
+        (col_min, row_min), (col_max, row_max) = points.min(axis=0), points.max(axis=0)
+        return float(col_min), float(row_min), float(col_max), float(row_max)
+
+    def in_window(self, to_window: Affine) -> WindowPrompts:
+        """The prompts in a window's pixels, through ``to_window`` (image pixel → window pixel)."""
+        pts = [to_window @ (float(x), float(y)) for x, y in np.concatenate([self.positive, self.negative])]
+        labels = np.array([1] * len(self.positive) + [0] * len(self.negative), dtype=np.int32)
+        box = None
+        if self.box is not None:
+            a = to_window @ (float(self.box[0]), float(self.box[1]))
+            b = to_window @ (float(self.box[2]), float(self.box[3]))
+            box = np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])])
+        return WindowPrompts(np.array(pts, dtype=np.float64).reshape(-1, 2), labels, box, len(self.positive))
 
 
 @dataclass(frozen=True)
@@ -72,11 +125,21 @@ class WindowRef:
         return f"{t.image_id}:{t.cache_key}:L{t.level}_r{t.row_off}_c{t.col_off}"
 
 
+@dataclass(frozen=True)
+class PromptedWindow:
+    """A window that holds every prompt, with the prompts in its pixels and their margin to its cut edges."""
+
+    window: WindowRef
+    prompts: WindowPrompts
+    margin: float  # window pixels
+
+
 @dataclass
 class Decoded:
     """One decoder call's result in window pixels."""
 
     window: WindowRef
+    prompts: WindowPrompts
     masks: np.ndarray  # [C, h, w] bool, the window's valid size
     scores: np.ndarray  # [C]
     best: int
@@ -85,7 +148,6 @@ class Decoded:
     load_ms: float
     decode_ms: float
     touches_cut: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -116,7 +178,7 @@ def _to_4326(src_wkt: str) -> Transformer:
 
 def prompts_to_pixels(
     image: Image, positive: list, negative: list, box_coords: list | None, crs: str = "EPSG:4326"
-) -> Prompts:
+) -> PromptSet:
     """Map prompts from ``crs`` (x, y order; lon, lat for EPSG:4326) to image pixels (col, row), float.
 
     Raises InvalidInput naming the field when a prompt lies outside the image.
@@ -154,59 +216,72 @@ def prompts_to_pixels(
         box_px = np.array(
             [corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()], dtype=np.float64
         )
-    return Prompts(pos, neg, box_px)
+    return PromptSet(pos, neg, box_px)
 
 
 # ---------------------------------------------------------------------------------------
 # Window and level
 
 
-def window_refs(image: Image) -> list[WindowRef]:
-    """The image's stored windows for its current cache key, finest level first."""
-    key = current_cache_key(image)
-    refs = []
-    for tile in FeatureTile.objects.filter(image=image, cache_key=key).order_by("level", "row_off", "col_off"):
-        transform = tile.affine
-        image_to_window = ~transform @ Affine.from_gdal(*image.geotransform)
-        # Which window edges are cuts through the image (as opposed to the image's own border).
-        scale = 2**tile.level
-        left = tile.col_off > 0
-        top = tile.row_off > 0
-        right = (tile.col_off + tile.width) * scale < image.width
-        bottom = (tile.row_off + tile.height) * scale < image.height
-        refs.append(WindowRef(tile, transform, image_to_window, (left, top, right, bottom)))
-    return refs
+def window_ref(image: Image, tile: FeatureTile) -> WindowRef:
+    """A stored window's geometry: its transforms and which of its edges cut through the image."""
+    transform = tile.affine
+    image_to_window = ~transform @ Affine.from_gdal(*image.geotransform)
+    # Which window edges are cuts through the image (as opposed to the image's own border).
+    scale = 2**tile.level
+    left = tile.col_off > 0
+    top = tile.row_off > 0
+    right = (tile.col_off + tile.width) * scale < image.width
+    bottom = (tile.row_off + tile.height) * scale < image.height
+    return WindowRef(tile, transform, image_to_window, (left, top, right, bottom))
 
 
-def _margin(ref: WindowRef, points_px: np.ndarray) -> float:
-    """Smallest distance, in window pixels, from the prompts to a cut edge; negative if outside."""
-    pts = np.array([ref.to_window @ (float(x), float(y)) for x, y in points_px])
-    w, h = ref.tile.width, ref.tile.height
-    distances = [pts[:, 0], pts[:, 1], w - pts[:, 0], h - pts[:, 1]]
-    margin = np.inf
-    for d, is_cut in zip(distances, ref.cut_edges, strict=True):
-        if d.min() < 0:
-            return -1.0
-        if is_cut:
-            margin = min(margin, float(d.min()))
-    return margin
+def candidate_windows(image: Image, prompts: PromptSet) -> list[WindowRef]:
+    """The stored windows (current cache key) that may hold every prompt, finest level first, in one query.
+
+    The window plan names them by arithmetic from the prompts' pixel bounds and the image
+    size (:func:`~annotator.sam2.windows.windows_holding`, with a pixel of slack), so only
+    a few rows per level are read instead of every window of the image (3,612 at the pixel
+    limit). :func:`choose_windows` then checks each exactly.
+    """
+    planned = windows_holding(
+        image.width,
+        image.height,
+        image_affine(image),
+        prompts.bounds(),
+        stride=settings.SAM2_WINDOW_STRIDE,
+    )
+    # At each level the holding windows are every pairing of their row and column offsets.
+    offsets: dict[int, tuple[set[int], set[int]]] = {}
+    for window in planned:
+        rows, cols = offsets.setdefault(window.level, (set(), set()))
+        rows.add(window.row_off)
+        cols.add(window.col_off)
+    if not offsets:
+        return []
+    where = Q()
+    for level, (rows, cols) in offsets.items():
+        where |= Q(level=level, row_off__in=sorted(rows), col_off__in=sorted(cols))
+    tiles = FeatureTile.objects.filter(where, image=image, cache_key=current_cache_key(image))
+    return [window_ref(image, tile) for tile in tiles.order_by("level", "row_off", "col_off")]
 
 
-def choose_windows(refs: list[WindowRef], prompts: Prompts) -> list[WindowRef]:
+def choose_windows(refs: list[WindowRef], prompts: PromptSet) -> list[PromptedWindow]:
     """Per level (finest first), the window holding all prompts with the most margin to its cut edges.
 
-    Levels where no window holds every prompt are skipped.
+    Levels where no window holds every prompt are skipped. The prompts are projected into
+    each window once; the result carries them on to the decoder.
     """
-    points = prompts.all_points()
-    best: dict[int, tuple[float, WindowRef]] = {}
+    best: dict[int, PromptedWindow] = {}
     for ref in refs:
-        margin = _margin(ref, points)
+        in_window = prompts.in_window(ref.to_window)
+        margin = in_window.margin(ref.tile.width, ref.tile.height, ref.cut_edges)
         if margin < 0:
             continue
         level = ref.tile.level
-        if level not in best or margin > best[level][0]:
-            best[level] = (margin, ref)
-    return [best[level][1] for level in sorted(best)]
+        if level not in best or margin > best[level].margin:
+            best[level] = PromptedWindow(ref, in_window, margin)
+    return [best[level] for level in sorted(best)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -271,30 +346,22 @@ def upsample(low_res: torch.Tensor, width: int, height: int) -> np.ndarray:
 
 def decode_in_window(
     loaded: LoadedModel,
-    ref: WindowRef,
-    prompts: Prompts,
+    chosen: PromptedWindow,
     mask_input: np.ndarray | None,
     return_all: bool,
 ) -> Decoded:
     """Decode the prompts in one window; masks are cropped to the window's valid size."""
+    ref, prompts = chosen.window, chosen.prompts
     t0 = time.perf_counter()
     feats, _cached = load_window(ref, loaded)
     t1 = time.perf_counter()
-    to_win = ref.to_window
-    pts = [to_win @ (float(x), float(y)) for x, y in np.concatenate([prompts.positive, prompts.negative])]
-    labels = np.array([1] * len(prompts.positive) + [0] * len(prompts.negative), dtype=np.int32)
-    box_px = None
-    if prompts.box is not None:
-        a = to_win @ (float(prompts.box[0]), float(prompts.box[1]))
-        b = to_win @ (float(prompts.box[2]), float(prompts.box[3]))
-        box_px = np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[0], b[0]), max(a[1], b[1])])
-    single_click = len(pts) == 1 and box_px is None and mask_input is None
+    single_click = len(prompts.points) == 1 and prompts.box is None and mask_input is None
     low_res, scores = run_decoder(
         loaded,
         feats,
-        np.array(pts, dtype=np.float64).reshape(-1, 2),
-        labels,
-        box_px,
+        prompts.points,
+        prompts.labels,
+        prompts.box,
         mask_input,
         multimask=single_click or return_all,
     )
@@ -306,6 +373,7 @@ def decode_in_window(
     t2 = time.perf_counter()
     decoded = Decoded(
         window=ref,
+        prompts=prompts,
         masks=masks,
         scores=scores,
         best=best,
@@ -315,7 +383,6 @@ def decode_in_window(
         decode_ms=(t2 - t1) * 1000,
     )
     decoded.touches_cut = touches_cut_edge(masks[best], ref.cut_edges)
-    decoded.extra["window_prompts"] = (np.array(pts).reshape(-1, 2), labels, box_px)
     return decoded
 
 
@@ -423,8 +490,8 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
         raise InvalidInput("Give at least one positive point or a box.", field="positive")
     session_id = prompt_sessions.check_session_id(request.session_id)
     prompts = prompts_to_pixels(image, request.positive, request.negative, request.box, request.crs)
-    refs = window_refs(image)
-    if not refs:
+    refs = candidate_windows(image, prompts)
+    if not refs and not FeatureTile.objects.filter(image=image, cache_key=current_cache_key(image)).exists():
         raise NotFound("The image's SAM2 features are missing; encode it again.")
     candidates = choose_windows(refs, prompts)
     if not candidates:
@@ -435,10 +502,10 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
     with lock:
         tried = []
         result = None
-        for ref in candidates[:2] if len(candidates) > 1 else candidates:
-            step = _step_for(ref, prompts)
+        for chosen in candidates[:2]:
+            step = _step_for(chosen.window, prompts)
             mask_input = prompt_sessions.previous_logits(session_id, step) if request.session_id else None
-            decoded = decode_in_window(loaded, ref, prompts, mask_input, request.return_all)
+            decoded = decode_in_window(loaded, chosen, mask_input, request.return_all)
             tried.append(decoded)
             if not decoded.touches_cut:
                 break
@@ -447,13 +514,16 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
         prompt_sessions.record(session_id, step, result.low_res[result.best])
     t_poly = time.perf_counter()
     ref = result.window
-    window_points, _labels, box_px = result.extra["window_prompts"]
-    positive_win = window_points[: len(prompts.positive)]
     area = _area_transformer(image.crs_wkt, *image_center(image))
 
     def outline_of(mask: np.ndarray) -> tuple[outline.Outline, MultiPolygon, float]:
         shape = outline.mask_outline(
-            mask, positive_win, box_px, request.simplify_px, request.min_area_px, request.max_vertices
+            mask,
+            result.prompts.positive,
+            result.prompts.box,
+            request.simplify_px,
+            request.min_area_px,
+            request.max_vertices,
         )
         lonlat = window_to_4326(shape.geometry, ref.transform, image.crs_wkt)
         return shape, lonlat, area_m2(shape.geometry, ref.transform, area)
@@ -522,7 +592,7 @@ def _geojson(geometry) -> str:
     return "null" if geometry.is_empty else shapely.to_geojson(geometry)
 
 
-def _step_for(ref: WindowRef, prompts: Prompts) -> prompt_sessions.Step:
+def _step_for(ref: WindowRef, prompts: PromptSet) -> prompt_sessions.Step:
     items: list[tuple[float, float, int]] = []
     if prompts.box is not None:
         items += [

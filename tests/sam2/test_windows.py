@@ -14,6 +14,7 @@ from annotator.sam2.windows import (
     level_count,
     level_shape,
     plan_windows,
+    windows_holding,
 )
 
 UTM = Affine(5.0, 0.0, 500_000.0, 0.0, -5.0, 5_300_000.0)
@@ -103,3 +104,29 @@ def test_a_ragged_level_edge_uses_the_exact_source_extent():
 def test_estimated_storage_is_8_mib_per_window():
     assert FEATURE_BYTES_PER_WINDOW == 8 * 2**20
     assert estimated_feature_bytes(1400, 1100) == 5 * 8 * 2**20
+
+
+def _holds(window, bounds, slack):
+    """Whether a planned window's level-0 region holds ``bounds`` (col0, row0, col1, row1), with ``slack`` px."""
+    col0, row0, col1, row1 = bounds
+    return (
+        window.src_col_off - slack <= col0
+        and col1 <= window.src_col_off + window.src_width + slack
+        and window.src_row_off - slack <= row0
+        and row1 <= window.src_row_off + window.src_height + slack
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), [(40_000, 40_000), (1400, 1100), (5000, 4097), (20000, 300), (700, 500)])
+def test_the_windows_holding_a_rectangle_are_those_of_the_plan_that_hold_it(width, height):
+    plan = plan_windows(width, height, UTM)
+    rng = np.random.default_rng(width + height)
+    for _ in range(40):
+        col0, row0 = rng.uniform(0, width), rng.uniform(0, height)
+        col1 = min(width, col0 + rng.choice([0.0, 3.3, 500.0, 2000.0]))
+        row1 = min(height, row0 + rng.choice([0.0, 7.9, 700.0, 3000.0]))
+        bounds = (col0, row0, col1, row1)
+        exact = windows_holding(width, height, UTM, bounds, slack=0.0)
+        assert exact == [w for w in plan if _holds(w, bounds, 0.0)]
+        assert windows_holding(width, height, UTM, bounds) == [w for w in plan if _holds(w, bounds, 1.0)]
+        assert exact and exact[-1].level == len({w.level for w in plan}) - 1  # the top level holds everything
