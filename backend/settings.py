@@ -55,6 +55,9 @@ STATS_MAX_PIXELS = env_int("GEOPROMPT_STATS_MAX_PIXELS", 4_000_000, minimum=1024
 MAX_ANNOTATION_VERTICES = env_int("GEOPROMPT_MAX_ANNOTATION_VERTICES", 10_000, minimum=4)
 MAX_IMPORT_BYTES = env_int("GEOPROMPT_MAX_IMPORT_BYTES", 200 * 1024**2, minimum=1)
 MAX_IMPORT_FEATURES = env_int("GEOPROMPT_MAX_IMPORT_FEATURES", 100_000, minimum=1)
+# Exports: most chips one export may cut, counted from the images' sizes before the job is
+# queued (chip_size 32 with overlap 31 once meant 514,000 chips and a worker past 930 MB).
+EXPORT_MAX_CHIPS = env_int("GEOPROMPT_EXPORT_MAX_CHIPS", 20_000, minimum=1)
 
 # Tiles: the tiler's public base URL as the browser sees it, and the lifetime of a tile token.
 TILER_URL = env_str("GEOPROMPT_TILER_URL", "http://127.0.0.1:8001")

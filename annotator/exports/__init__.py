@@ -10,12 +10,40 @@ from typing import IO
 from django.db import transaction
 
 from annotator import jobs
-from annotator.choices import JobKind
+from annotator.access import require_role
+from annotator.choices import JobKind, Role
 from annotator.errors import Conflict
-from annotator.exports.filters import parse_filters
+from annotator.exports.chips import check_chip_limit
+from annotator.exports.filters import annotation_queryset, parse_filters
 from annotator.exports.options import parse_formats, parse_options
-from annotator.models import Export, Project
+from annotator.models import Export, Image, Project
+from annotator.models.export import CHIP_FORMATS
 from annotator.storage import get_storage
+
+# The least role that may start an export (why: see check_can_export).
+EXPORTER = Role.REVIEWER
+
+
+def check_can_export(user, project: Project) -> None:
+    """Refuse users below ``EXPORTER`` in ``project``: reviewers and owners start exports.
+
+    Not viewers, and not annotators either:
+
+    * an export is the heaviest job a member can queue (up to ``EXPORT_MAX_CHIPS`` chips
+      read, rendered and zipped: minutes of a worker and gigabytes of disk). Annotators
+      are the many in a project; leaving them out keeps the people who can fill the
+      worker's queue to the few who run the project;
+    * an export publishes the project's labels as a dataset, which is the reviewers'
+      call: they decide what is approved, and an export holds approved annotations by
+      default;
+    * annotators and viewers lose nothing they need: every member still lists and
+      downloads the exports that reviewers and owners made.
+
+    Raises:
+        PermissionDenied: the user is not a reviewer or an owner of the project (403,
+            code ``forbidden``).
+    """
+    require_role(user, project, EXPORTER, "Only the project's reviewers and owners can start an export.")
 
 
 def create_export(project: Project, user, formats, filters: dict | None = None, options: dict | None = None) -> Export:
@@ -23,16 +51,26 @@ def create_export(project: Project, user, formats, filters: dict | None = None, 
 
     Args:
         project: the project whose annotations are exported.
-        user: the member asking (any role may export).
+        user: the member asking: a reviewer or an owner (see ``EXPORTER``).
         formats: format names (see :class:`~annotator.models.ExportFormat`).
         filters: see :func:`~annotator.exports.filters.parse_filters`.
         options: see :func:`~annotator.exports.options.parse_options`.
     Raises:
-        InvalidInput: naming the bad field.
+        PermissionDenied: the user is not a reviewer or an owner of the project.
+        InvalidInput: naming the bad field; for chip formats, also more chips than
+            ``settings.EXPORT_MAX_CHIPS`` (counted from the images' sizes, before queueing).
     """
+    check_can_export(user, project)
     parsed_formats = parse_formats(formats)
     parsed_filters = parse_filters(project, filters)
     parsed_options = parse_options(options)
+    if set(parsed_formats) & set(CHIP_FORMATS):
+        image_ids = annotation_queryset(project, parsed_filters).values("image_id")
+        check_chip_limit(
+            Image.objects.filter(pk__in=image_ids).only("width", "height"),
+            parsed_options.chip_size,
+            parsed_options.chip_overlap,
+        )
     with transaction.atomic():
         export = Export.objects.create(
             project=project,

@@ -12,16 +12,18 @@ tiles and the SAM2 encoder (rio-tiler's ``linear_rescale``), nodata/alpha/NaN â†
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from django.conf import settings
 from pyproj import CRS, Transformer
 from rasterio.windows import Window as RioWindow
 
+from annotator.errors import InvalidInput
 from annotator.exports.gis import image_crs
 from annotator.imagery.ingest import stretch_to_uint8
 from annotator.models import Image
@@ -30,9 +32,13 @@ from annotator.sam2.windows import axis_offsets
 EDGE_POINTS = 8  # points per chip edge when a footprint is reprojected to EPSG:4326
 
 
-@dataclass
+@dataclass(slots=True)
 class Chip:
-    """One chip of one image. Offsets and size are image pixels (level 0)."""
+    """One chip of one image. Offsets and size are image pixels (level 0).
+
+    Every chip of an export is planned before the first is written (the splits need them
+    all): slots keep each one small (about 1.7 KB with its footprint).
+    """
 
     image_id: int
     col_off: int
@@ -75,6 +81,38 @@ def pixel_rect_4326(image: Image, box: tuple[float, float, float, float], to_432
     xs, ys = image_affine(image) @ (cols, rows)
     lon, lat = to_4326.transform(xs, ys)
     return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+def grid_chip_count(width: int, height: int, size: int, overlap: int) -> int:
+    """Chips in the grid of a ``width`` x ``height`` px image (guard chips included), without planning them."""
+    stride = size - overlap
+    return len(axis_offsets(width, size, stride)) * len(axis_offsets(height, size, stride))
+
+
+def check_chip_limit(images: Iterable[Image], size: int, overlap: int) -> int:
+    """The chips an export of ``images`` would cut, from the images' sizes alone (no pixel read).
+
+    Args:
+        images: the images holding the exported annotations (``width``, ``height`` in px).
+        size: chip edge in pixels.
+        overlap: pixels shared by neighbouring chips.
+    Returns:
+        the chip count, at most ``settings.EXPORT_MAX_CHIPS``.
+    Raises:
+        InvalidInput: more chips than ``settings.EXPORT_MAX_CHIPS``; the message gives both figures.
+    """
+    images = list(images)
+    count = sum(grid_chip_count(image.width or 0, image.height or 0, size, overlap) for image in images)
+    limit = settings.EXPORT_MAX_CHIPS
+    if count > limit:
+        raise InvalidInput(
+            f"This export would cut {count:,} chips of {size} px (overlap {overlap} px) from "
+            f"{len(images)} image(s); the limit is {limit:,} chips per export. Use a larger chip_size "
+            f"or a smaller chip_overlap, or export fewer images.",
+            field="chip_size",
+            extra={"chips": count, "limit": limit},
+        )
+    return count
 
 
 def plan_chips(image: Image, size: int, overlap: int) -> list[Chip]:

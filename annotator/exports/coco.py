@@ -144,6 +144,13 @@ class CocoWriter:
             self.next_annotation_id += 1
             self.counts[chip.split] = self.counts.get(chip.split, 0) + 1
 
+    def discard(self) -> None:
+        """Close the part files of an export that stops before :meth:`close` (its folder goes with them)."""
+        for files in self.parts.values():
+            for kind in ("images", "annotations"):
+                if kind in files:
+                    files[kind].close()
+
     def close(self) -> list[str]:
         """Join the parts into ``instances_<split>.json``; returns their paths relative to the export."""
         written = []

@@ -19,7 +19,7 @@ class ExportOptions:
 
     Attributes:
         chip_size: chip width = height, pixels of the image at full resolution.
-        chip_overlap: pixels shared by neighbouring chips (0 ≤ overlap < chip_size).
+        chip_overlap: pixels shared by neighbouring chips (0 ≤ overlap ≤ chip_size / 2).
         crs: ``"4326"`` (EPSG:4326) or ``"image"`` (each image's own CRS, one layer per
             image) for GeoPackage and Shapefile; GeoJSON is always EPSG:4326 (RFC 7946).
         splits: fraction of chips per split, summing to 1.
@@ -74,7 +74,17 @@ def parse_options(raw: dict | None) -> ExportOptions:
     if not isinstance(raw, dict):
         raise InvalidInput("options must be an object.", field="options")
     size = _int(raw, "chip_size", 1024, MIN_CHIP_SIZE, MAX_CHIP_SIZE)
-    overlap = _int(raw, "chip_overlap", 0, 0, size - 1)
+    # Past half the chip size each piece of ground is cut into more than four chips: the
+    # chip count (and the export's time and disk) grows with 1 / (size - overlap)², up to
+    # one chip per pixel at size - 1.
+    max_overlap = size // 2
+    overlap = raw.get("chip_overlap", 0)
+    if not isinstance(overlap, int) or isinstance(overlap, bool) or not 0 <= overlap <= max_overlap:
+        raise InvalidInput(
+            f"chip_overlap must be an integer from 0 to {max_overlap} (at most half the chip size of {size} px).",
+            field="chip_overlap",
+            extra={"limit": max_overlap},
+        )
     crs = str(raw.get("crs", "4326")).lower().removeprefix("epsg:")
     if crs not in ("4326", "image"):
         raise InvalidInput('crs must be "4326" or "image".', field="crs")

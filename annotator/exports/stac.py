@@ -4,12 +4,15 @@ Each item (STAC 1.1, written with pystac) has the chip's EPSG:4326 footprint as 
 the projection extension (the image's CRS, the chip's transform and shape), the label
 extension (raster labels: the semantic mask, classes by name) and assets ``image`` (the
 chip PNG) and ``labels`` (the mask GeoTIFF); ``geoprompt:split`` names its split. Items are
-written as they come; the catalog only keeps their file names.
+written as they come, and so are the catalog's links to them (to a temporary file, joined
+into ``catalog.json`` at the end): memory holds no list of chips.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -31,7 +34,9 @@ class StacWriter:
         self.description = description
         self.class_names = class_names
         self.when = when
-        self.item_files: list[str] = []
+        self.links_part = self.dir / ".links.part"
+        self.links = open(self.links_part, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()/discard()
+        self.item_count = 0
 
     def add_chip(self, chip: Chip, image_href: str, mask_href: str, epsg: int | None, crs_wkt: str) -> None:
         """Write the item of one chip; hrefs are relative to the export root."""
@@ -72,14 +77,26 @@ class StacWriter:
         name = f"items/{chip.name}.json"
         with open(self.dir / name, "w", encoding="utf-8") as out:
             json.dump(item.to_dict(include_self_link=False, transform_hrefs=False), out)
-        self.item_files.append(name)
+        link = pystac.Link(pystac.RelType.ITEM, f"./{name}", media_type=pystac.MediaType.GEOJSON)
+        self.links.write(",\n" + json.dumps(link.to_dict(transform_href=False)))
+        self.item_count += 1
 
     def close(self) -> str:
         """Write ``stac/catalog.json`` linking every item; returns its relative path."""
+        self.links.close()
         catalog = pystac.Catalog(id=self.catalog_id, description=self.description)
         catalog.add_link(pystac.Link(pystac.RelType.ROOT, "./catalog.json", media_type=pystac.MediaType.JSON))
-        for name in self.item_files:
-            catalog.add_link(pystac.Link(pystac.RelType.ITEM, f"./{name}", media_type=pystac.MediaType.GEOJSON))
+        head = catalog.to_dict(include_self_link=False, transform_hrefs=False)
+        root_links = head.pop("links")
         with open(self.dir / "catalog.json", "w", encoding="utf-8") as out:
-            json.dump(catalog.to_dict(include_self_link=False, transform_hrefs=False), out)
+            out.write(json.dumps(head)[:-1] + ', "links": [')
+            out.write(",\n".join(json.dumps(link) for link in root_links))
+            with open(self.links_part, encoding="utf-8") as links:
+                shutil.copyfileobj(links, out)
+            out.write("]}\n")
+        os.remove(self.links_part)
         return "stac/catalog.json"
+
+    def discard(self) -> None:
+        """Close the temporary links file of an export that stops before :meth:`close`."""
+        self.links.close()

@@ -35,8 +35,8 @@ def scene(cast, ingested_image):
 
 
 @pytest.mark.django_db
-def test_a_viewer_starts_an_export_and_sees_it_queued_with_its_job(cast, client_for):
-    client = client_for(cast.viewer)
+def test_a_reviewer_starts_an_export_and_sees_it_queued_with_its_job(cast, client_for):
+    client = client_for(cast.reviewer)
     response = client.post(
         f"/api/v1/projects/{cast.project.pk}/exports/",
         {"formats": ["gpkg", "coco"], "options": {"chip_size": 512, "seed": 4}},
@@ -44,7 +44,7 @@ def test_a_viewer_starts_an_export_and_sees_it_queued_with_its_job(cast, client_
     )
     assert response.status_code == 202, response.content
     body = response.json()
-    assert body["created_by"] == "viewer"
+    assert body["created_by"] == "reviewer"
     assert body["status"] == "queued" and body["job"]["kind"] == "export"
     assert body["filters"]["states"] == ["approved"]
     assert body["options"]["chip_size"] == 512 and body["options"]["chip_overlap"] == 0
@@ -71,13 +71,13 @@ def test_non_members_and_anonymous_callers_see_no_exports(cast, client_for, scen
 
 @pytest.mark.django_db
 def test_a_finished_export_keeps_its_record_and_streams_its_zip_to_every_member(cast, client_for, scene):
-    export = build_sync(cast.project, cast.annotator, ["geojson", "coco"], options={"chip_size": 512})
+    export = build_sync(cast.project, cast.reviewer, ["geojson", "coco"], options={"chip_size": 512})
     body = client_for(cast.viewer).get(f"/api/v1/exports/{export.pk}/").json()
-    assert body["created_by"] == "annotator"
+    assert body["created_by"] == "reviewer"
     assert body["counts"]["annotations"] == 2 and body["counts"]["images"] == 1
     assert body["size_bytes"] == get_storage().size(export.archive_key) > 0
     assert body["finished_at"] and body["download_url"].endswith(f"/api/v1/exports/{export.pk}/download/")
-    for user in (cast.viewer, cast.owner):
+    for user in (cast.viewer, cast.annotator, cast.owner):
         names = _zip_names(client_for(user).get(f"/api/v1/exports/{export.pk}/download/"))
         assert {"manifest.json", "gis/annotations.geojson"} <= set(names)
         assert any(n.startswith("coco/instances_") for n in names)
@@ -85,9 +85,9 @@ def test_a_finished_export_keeps_its_record_and_streams_its_zip_to_every_member(
 
 @pytest.mark.django_db
 def test_only_owners_or_the_creator_delete_an_export_and_its_archive(cast, client_for, scene):
-    export = build_sync(cast.project, cast.annotator, ["geojson"])
-    assert client_for(cast.viewer).delete(f"/api/v1/exports/{export.pk}/").status_code == 403
-    assert client_for(cast.annotator).delete(f"/api/v1/exports/{export.pk}/").status_code == 204
+    export = build_sync(cast.project, cast.reviewer, ["geojson"])
+    assert client_for(cast.annotator).delete(f"/api/v1/exports/{export.pk}/").status_code == 403
+    assert client_for(cast.reviewer).delete(f"/api/v1/exports/{export.pk}/").status_code == 204
     assert not Export.objects.filter(pk=export.pk).exists()
     assert not get_storage().exists(export.archive_key)
 
@@ -108,7 +108,7 @@ def test_only_owners_or_the_creator_delete_an_export_and_its_archive(cast, clien
     ],
 )
 def test_bad_requests_are_refused_naming_the_field(cast, client_for, payload, field):
-    response = client_for(cast.viewer).post(f"/api/v1/projects/{cast.project.pk}/exports/", payload, format="json")
+    response = client_for(cast.reviewer).post(f"/api/v1/projects/{cast.project.pk}/exports/", payload, format="json")
     assert response.status_code == 400, response.content
     assert field in response.content.decode()
     assert not Export.objects.exists()
@@ -117,7 +117,7 @@ def test_bad_requests_are_refused_naming_the_field(cast, client_for, payload, fi
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_builds_an_export_that_the_api_then_streams(cast, client_for, scene, celery_worker, wait_for):
-    client = client_for(cast.viewer)
+    client = client_for(cast.reviewer)
     response = client.post(
         f"/api/v1/projects/{cast.project.pk}/exports/",
         {"formats": ["gpkg", "shapefile", "coco", "yolo", "stac"], "options": {"chip_size": 512}},

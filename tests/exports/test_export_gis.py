@@ -37,7 +37,7 @@ def _stored(annotation) -> shapely.Geometry:
 @pytest.mark.django_db
 def test_geopackage_and_shapefile_keep_geometry_crs_and_attributes_in_4326(cast, scene, tmp_path):
     _image, annotations, _draft = scene
-    export = build_sync(cast.project, cast.viewer, ["gpkg", "shapefile", "geojson"])
+    export = build_sync(cast.project, cast.reviewer, ["gpkg", "shapefile", "geojson"])
     unzip(export, tmp_path)
 
     assert export.counts["annotations"] == 3

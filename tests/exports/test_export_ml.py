@@ -54,7 +54,7 @@ def _coco_files(root) -> list[COCO]:
 @pytest.mark.django_db
 def test_coco_annotations_rasterise_back_onto_their_source_polygons(cast, scene, tmp_path):
     _image, sources, _classes = scene
-    export = build_sync(cast.project, cast.viewer, ["coco"], options={"chip_size": CHIP, "seed": 3})
+    export = build_sync(cast.project, cast.reviewer, ["coco"], options={"chip_size": CHIP, "seed": 3})
     unzip(export, tmp_path)
 
     seen = set()

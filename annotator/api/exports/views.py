@@ -1,6 +1,7 @@
 """API of exports: list and start them in a project, read, download (streamed zip), delete.
 
-Any member may export (viewers included); non-members never see a project's exports (404)."""
+Reviewers and owners start exports (the rule and its reasons: ``annotator.exports.EXPORTER``);
+every member lists and downloads them; non-members never see a project's exports (404)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,11 @@ EXPORT_RELATED = ("created_by", "job", "job__created_by", "job__target_type", "p
 
 
 class ProjectExportViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Exports of a project, newest first; any member starts one."""
+    """Exports of a project, newest first; reviewers and owners start one.
+
+    ``create`` lets every member through to the service, which refuses those below
+    ``EXPORTER`` with a 403 that carries the error code and says who may export.
+    """
 
     serializer_class = ExportSerializer
     required_roles = {"create": Role.VIEWER}
@@ -34,6 +39,7 @@ class ProjectExportViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.G
 
     @extend_schema(request=ExportCreateSerializer, responses={202: ExportSerializer})
     def create(self, request, *args, **kwargs):
+        export_service.check_can_export(request.user, self.get_collection_project())
         body = ExportCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
