@@ -317,8 +317,23 @@ def resolve_classes(
 def run_import(vector_import: VectorImport, progress: Callable[[float, str], None] | None = None) -> str:
     """Read, reproject, clip and create the drafts of one import, all or nothing.
 
+    A failed import keeps nothing but its row and the job's error: its uploaded file is
+    deleted from storage (and ``file_key`` emptied), since no later step will read it.
+
     Returns a message for the job row: how many drafts were created and skipped.
     """
+    try:
+        return _run_import(vector_import, progress)
+    except Exception:
+        # Exception, not BaseException: a worker that is shutting down may hand the job to
+        # another, which needs the file.
+        if vector_import.file_key:
+            get_storage().delete(vector_import.file_key)
+            VectorImport.objects.filter(pk=vector_import.pk).update(file_key="")
+        raise
+
+
+def _run_import(vector_import: VectorImport, progress: Callable[[float, str], None] | None) -> str:
     report = progress or (lambda fraction, message: None)
     image = vector_import.image
     if image.footprint is None:
