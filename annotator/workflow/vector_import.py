@@ -103,22 +103,29 @@ def create_import(
         if default is None:
             raise InvalidInput("default_label_class is not a class of this project.", field="default_label_class")
     storage = get_storage()
-    with transaction.atomic():
-        vector_import = VectorImport.objects.create(
-            project=project,
-            image=image,
-            file_name=name[:255],
-            class_attribute=class_attribute or "",
-            class_map={str(k): v for k, v in (class_map or {}).items()},
-            default_label_class=default,
-            created_by=user,
-        )
-        key = f"projects/{project.pk}/imports/{vector_import.pk}/upload{suffix}"
-        uploaded_file.seek(0)
-        vector_import.file_size = storage.put_stream(uploaded_file, key)
-        vector_import.file_key = key
-        vector_import.save(update_fields=["file_key", "file_size"])
-        job = jobs.enqueue(JobKind.IMPORT, project, vector_import, user)
+    key = ""
+    try:
+        with transaction.atomic():
+            vector_import = VectorImport.objects.create(
+                project=project,
+                image=image,
+                file_name=name[:255],
+                class_attribute=class_attribute or "",
+                class_map={str(k): v for k, v in (class_map or {}).items()},
+                default_label_class=default,
+                created_by=user,
+            )
+            key = f"projects/{project.pk}/imports/{vector_import.pk}/upload{suffix}"
+            uploaded_file.seek(0)
+            vector_import.file_size = storage.put_stream(uploaded_file, key)
+            vector_import.file_key = key
+            vector_import.save(update_fields=["file_key", "file_size"])
+            job = jobs.enqueue(JobKind.IMPORT, project, vector_import, user)
+    except BaseException:
+        # The rows rolled back; the file stored inside the block goes with them.
+        if key:
+            storage.delete(key)
+        raise
     return vector_import, job
 
 

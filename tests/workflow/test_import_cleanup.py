@@ -59,3 +59,24 @@ def test_a_successful_import_keeps_its_file(
     )
     assert job.status == "succeeded", job.error
     assert _stored_imports(storage_root) == [record.file_key]
+
+
+def test_an_import_whose_job_cannot_be_queued_keeps_no_file(cast, image, client_for, storage_root, monkeypatch):
+    from annotator import jobs
+    from annotator.models import VectorImport
+
+    def broken_enqueue(*args, **kwargs):
+        raise ConnectionError("the database dropped the connection")
+
+    monkeypatch.setattr(jobs, "enqueue", broken_enqueue)
+    with pytest.raises(ConnectionError):
+        client_for(cast.owner).post(
+            f"/api/v1/projects/{cast.project.pk}/imports/",
+            {
+                "file": SimpleUploadedFile("roads.geojson", b'{"type": "FeatureCollection", "features": []}'),
+                "image": image.pk,
+            },
+            format="multipart",
+        )
+    assert not VectorImport.objects.exists()
+    assert _stored_imports(storage_root) == []
