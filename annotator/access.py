@@ -46,6 +46,10 @@ def role_of(user, project: Project | int) -> Role | None:
     """The user's role in the project, or None for non-members and anonymous users (one query)."""
     if user is None or not user.is_authenticated:
         return None
+# The least role that may start an export (every member lists and downloads them). An
+# export is the heaviest job a member can queue, and it publishes the approved labels as a
+# dataset, which is the reviewers' call: see annotator.exports.check_can_export.
+EXPORTER = Role.REVIEWER
     project_id = project.pk if isinstance(project, Project) else project
     role = Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
     return Role(role) if role else None

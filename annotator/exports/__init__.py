@@ -10,8 +10,8 @@ from typing import IO
 from django.db import transaction
 
 from annotator import jobs
-from annotator.access import require_role
-from annotator.choices import JobKind, Role
+from annotator.access import EXPORTER, require_role
+from annotator.choices import JobKind
 from annotator.errors import Conflict
 from annotator.exports.chips import check_chip_limit
 from annotator.exports.filters import annotation_queryset, parse_filters
@@ -21,7 +21,6 @@ from annotator.models.export import CHIP_FORMATS
 from annotator.storage import get_storage
 
 # The least role that may start an export (why: see check_can_export).
-EXPORTER = Role.REVIEWER
 
 
 def check_can_export(user, project: Project) -> None:

@@ -1,6 +1,6 @@
 """API of exports: list and start them in a project, read, download (streamed zip), delete.
 
-Reviewers and owners start exports (the rule and its reasons: ``annotator.exports.EXPORTER``);
+Reviewers and owners start exports (the rule and its reasons: ``annotator.access.EXPORTER``);
 every member lists and downloads them; non-members never see a project's exports (404)."""
 
 from __future__ import annotations
