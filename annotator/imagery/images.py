@@ -29,7 +29,9 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
     """Store an uploaded raster and queue its ingest.
 
     The row and the stored file appear together or not at all: if writing the file fails,
-    the row is rolled back and the partial object removed.
+    the row is rolled back and the partial object removed. The ingest job is committed with
+    them; if the broker is down its message is sent later (:mod:`annotator.jobs.outbox`),
+    so the upload still succeeds with the job ``queued``.
     """
     if uploaded_file is None:
         raise InvalidInput("Attach the raster as the multipart field 'file'.", field="file")

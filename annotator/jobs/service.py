@@ -1,57 +1,20 @@
-"""Background jobs: every one is a Job row; Celery only carries the row's id."""
+"""Background jobs: every one is a Job row; Celery only carries the row's id. Running, cancelling, looking up."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable
 
-from celery import current_app
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from annotator.choices import JobKind, JobStatus
 from annotator.errors import Conflict, GeopromptError
-from annotator.jobs.registry import RUN_JOB_TASK, runner_for
-from annotator.models import Job, Project
+from annotator.jobs.registry import runner_for
+from annotator.models import Job
 
 logger = logging.getLogger(__name__)
-
-
-def enqueue(kind: JobKind, project: Project, target: models.Model, user) -> Job:
-    """Create a queued Job row and send it to its runner's queue once the transaction commits.
-
-    Sending after commit means a worker never picks up a job whose row it cannot see yet.
-
-    Args:
-        kind: a kind with a registered runner (see :mod:`annotator.jobs.registry`).
-        project: the project the job belongs to.
-        target: the row the job works on (an Image, an Export, a VectorImport).
-        user: who asked; anonymous or None is recorded as nobody.
-    """
-    runner = runner_for(kind)
-    job = Job.objects.create(
-        project=project,
-        kind=kind,
-        target=target,
-        created_by=user if user is not None and user.is_authenticated else None,
-        celery_task_id=uuid.uuid4().hex,
-    )
-    transaction.on_commit(lambda: send(job, runner.queue))
-    return job
-
-
-def send(job: Job, queue: str) -> None:
-    """Send the generic task for ``job`` to ``queue``, with the row's Celery task id.
-
-    The task is sent by name, so this package never imports a task module. In eager mode
-    (``GEOPROMPT_CELERY_EAGER``, no worker) the job runs here and now instead.
-    """
-    if current_app.conf.task_always_eager:
-        run_job(job.pk)
-        return
-    current_app.send_task(RUN_JOB_TASK, args=[job.pk], task_id=job.celery_task_id, queue=queue)
 
 
 def run_job(job_id: int) -> Job | None:

@@ -19,6 +19,9 @@ class Job(models.Model):
     message = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=64, blank=True)
+    published_at = models.DateTimeField(
+        null=True, blank=True, help_text="when its task reached the broker; null: not yet (annotator.jobs.outbox)"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -31,7 +34,16 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["target_type", "target_id"]), models.Index(fields=["project", "-created_at"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["project", "-created_at"]),
+            # The outbox's backlog: small (empty unless the broker was down), asked after every send.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status=JobStatus.QUEUED, published_at__isnull=True),
+                name="job_unpublished",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"
