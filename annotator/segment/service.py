@@ -10,6 +10,7 @@ through the window transform to the image CRS and then to EPSG:4326. Areas are g
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -29,6 +30,7 @@ from shapely.geometry import MultiPolygon
 
 from annotator.choices import ImageStatus, JobKind
 from annotator.errors import Conflict, InvalidInput, NotFound
+from annotator.geometry import split_antimeridian
 from annotator.jobs import latest_job_for
 from annotator.models import FeatureTile, Image
 from annotator.sam2 import decoder, features
@@ -172,6 +174,10 @@ def _transformer(src: str, dst_wkt: str) -> Transformer:
 
 
 @lru_cache(maxsize=64)
+def _is_geographic(crs: str) -> bool:
+    return CRS.from_user_input(crs).is_geographic
+
+
 def _to_4326(src_wkt: str) -> Transformer:
     return Transformer.from_crs(CRS.from_wkt(src_wkt), CRS.from_epsg(4326), always_xy=True)
 
@@ -189,10 +195,12 @@ def prompts_to_pixels(
         raise InvalidInput(f"Unknown coordinate reference system {crs!r}.", field="crs") from None
     inverse = ~Affine.from_gdal(*image.geotransform)
 
-    def convert(points: list, name: str) -> np.ndarray:
-        if not points:
-            return np.zeros((0, 2))
-        xs, ys = transformer.transform([p[0] for p in points], [p[1] for p in points])
+    # Longitudes name the same place every 360°: near the antimeridian a prompt may come as
+    # -179.95 or 180.05, and the image may run on past 180 in its own CRS.
+    geographic = _is_geographic(crs)
+
+    def to_pixels(xs: list[float], ys: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = transformer.transform(xs, ys)
         pixels = np.array([inverse @ (x, y) for x, y in zip(xs, ys, strict=True)], dtype=np.float64)
         inside = (
             np.isfinite(pixels).all(axis=1)
@@ -201,6 +209,19 @@ def prompts_to_pixels(
             & (pixels[:, 1] >= 0)
             & (pixels[:, 1] <= image.height)
         )
+        return pixels, inside
+
+    def convert(points: list, name: str) -> np.ndarray:
+        if not points:
+            return np.zeros((0, 2))
+        xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]
+        pixels, inside = to_pixels(xs, ys)
+        for turn in (360.0, -360.0) if geographic else ():
+            if inside.all():
+                break
+            shifted, shifted_inside = to_pixels([x + turn for x in xs], ys)
+            use = ~inside & shifted_inside
+            pixels[use], inside = shifted[use], inside | shifted_inside
         if not inside.all():
             bad = int(np.flatnonzero(~inside)[0])
             raise InvalidInput(
@@ -414,9 +435,31 @@ def _through(transform: Affine, transformer: Transformer):
     return apply
 
 
-def window_to_4326(geometry: MultiPolygon, transform: Affine, crs_wkt: str):
-    """Window pixel geometry → EPSG:4326 (lon, lat), in one vectorized pass over the vertices."""
-    return shapely.transform(geometry, _through(transform, _to_4326(crs_wkt)))
+def window_to_4326(geometry: MultiPolygon, transform: Affine, crs_wkt: str, frame_lon: float | None = None):
+    """Window pixel geometry → EPSG:4326 (lon, lat), in one vectorized pass over the vertices.
+
+    With ``frame_lon`` (the middle longitude of an image across the antimeridian), every
+    longitude is moved by a multiple of 360° to within 180° of it: the outline comes out in
+    the image's continuous frame (:mod:`annotator.geometry`), ready to be split.
+    """
+    through = _through(transform, _to_4326(crs_wkt))
+    if frame_lon is None:
+        return shapely.transform(geometry, through)
+
+    def in_frame(xy: np.ndarray) -> np.ndarray:
+        lonlat = through(xy)
+        lonlat[:, 0] += 360.0 * np.round((frame_lon - lonlat[:, 0]) / 360.0)
+        return lonlat
+
+    return shapely.transform(geometry, in_frame)
+
+
+def antimeridian_frame(image: Image) -> float | None:
+    """The middle longitude of an image whose footprint crosses the antimeridian, else None."""
+    if image.footprint is None:
+        return None
+    west, _south, east, _north = image.footprint.extent
+    return (west + east) / 2.0 if west < -180.0 or east > 180.0 else None
 
 
 def image_center(image: Image) -> tuple[float, float]:
@@ -459,8 +502,20 @@ class SegmentRequest:
     return_all: bool = False
 
 
-_session_locks: dict[str, threading.Lock] = {}
-_session_locks_guard = threading.Lock()
+# Clicks of one prompt session are decoded one at a time (each refines the last mask).
+# A fixed set of lock stripes keeps that promise with bounded memory, whatever the number
+# of sessions a long-lived web process sees; two sessions rarely share a stripe, and then
+# only wait for each other's decode.
+NOTHING_FOUND = (
+    "SAM2 found nothing here: the mask under the prompts is empty or smaller than {min_area_px} "
+    "pixels. Click inside an object, add a box, or lower min_area_px."
+)
+_SESSION_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _session_lock(session_id: str) -> threading.Lock:
+    digest = hashlib.blake2b(session_id.encode(), digest_size=2).digest()
+    return _SESSION_LOCKS[int.from_bytes(digest, "big") % len(_SESSION_LOCKS)]
 
 
 def ensure_encoded(image: Image) -> None:
@@ -497,9 +552,7 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
     if not candidates:
         raise InvalidInput("No encoded window holds these prompts.", field="positive")
     loaded = decoder_model(image.project.sam2_model)
-    with _session_locks_guard:
-        lock = _session_locks.setdefault(session_id, threading.Lock())
-    with lock:
+    with _session_lock(session_id):
         tried = []
         result = None
         for chosen in candidates[:2]:
@@ -515,6 +568,7 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
     t_poly = time.perf_counter()
     ref = result.window
     area = _area_transformer(image.crs_wkt, *image_center(image))
+    frame_lon = antimeridian_frame(image)
 
     def outline_of(mask: np.ndarray) -> tuple[outline.Outline, MultiPolygon, float]:
         shape = outline.mask_outline(
@@ -525,7 +579,9 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
             request.min_area_px,
             request.max_vertices,
         )
-        lonlat = window_to_4326(shape.geometry, ref.transform, image.crs_wkt)
+        lonlat = window_to_4326(shape.geometry, ref.transform, image.crs_wkt, frame_lon)
+        if frame_lon is not None:
+            lonlat = split_antimeridian(lonlat)
         return shape, lonlat, area_m2(shape.geometry, ref.transform, area)
 
     best_outline, geometry, best_area = outline_of(result.masks[result.best])
@@ -558,6 +614,8 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
         "vertices": best_outline.vertices,
         "holes_filled": best_outline.holes_filled,
         "crs": "EPSG:4326",
+        "found": not geometry.is_empty,
+        "message": "" if not geometry.is_empty else NOTHING_FOUND.format(min_area_px=request.min_area_px),
         "timing_ms": {
             "load": round(sum(d.load_ms for d in tried), 2),
             "decode": round(sum(d.decode_ms for d in tried), 2),
