@@ -6,12 +6,13 @@ class AnnotatorConfig(AppConfig):
     verbose_name = "Geoprompt annotator"
     default_auto_field = "django.db.models.BigAutoField"
 
-    # Modules that register a job runner (``@jobs.register``). The job registry imports them
-    # on its first lookup, not here in ready(): the encode runner pulls in torch, which
-    # manage.py commands do not need.
-    job_runner_modules = (
-        "annotator.imagery.images",
-        "annotator.sam2.encoding",
-        "annotator.exports.build",
-        "annotator.workflow.vector_import",
-    )
+    # Where each kind of job runs: the module that registers its runner (``@jobs.register``)
+    # and the Celery queue its jobs go to. The registry imports a module only when a job of
+    # its kind runs: enqueueing needs only the queue, so the web process and the default
+    # worker never load torch for the encode runner.
+    job_runners = {
+        "ingest": ("annotator.imagery.images", "default"),
+        "encode": ("annotator.sam2.encoding", "encode"),
+        "export": ("annotator.exports.build", "default"),
+        "import": ("annotator.workflow.vector_import", "default"),
+    }

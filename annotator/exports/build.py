@@ -395,7 +395,7 @@ def _build(export: Export, progress: Progress, check: Callable[[], None]) -> Exp
     return export
 
 
-@jobs.register(JobKind.EXPORT, queue=jobs.DEFAULT_QUEUE)
+@jobs.register(JobKind.EXPORT)
 def run_export_job(job: Job) -> str:
     """Runner of ``export`` jobs: build the export the row points to and store its zip."""
     export = Export.objects.select_related("project", "created_by").get(pk=job.target_id)

@@ -57,7 +57,7 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
     return image, job
 
 
-@jobs.register(JobKind.INGEST, queue=jobs.DEFAULT_QUEUE)
+@jobs.register(JobKind.INGEST)
 def run_ingest_job(job: Job) -> str:
     """Runner of ``ingest`` jobs: validate the upload, compute statistics, write the COG, queue the encode."""
     from annotator.sam2.encoding import start_encode

@@ -1,7 +1,7 @@
 """Background jobs as rows: enqueue by kind, send through an outbox, run through the registry.
 
 Services call ``jobs.enqueue(JobKind.ENCODE, project, image, user)``; each concept
-registers how its kind runs with ``@jobs.register(kind, queue=...)``; the one Celery task
+registers how its kind runs with ``@jobs.register(kind)``; the one Celery task
 in ``tasks/jobs.py`` calls :func:`run_job` with the row's id. A job whose message could
 not reach the broker stays queued and is sent later (:mod:`annotator.jobs.outbox`).
 """
@@ -13,6 +13,7 @@ from annotator.jobs.registry import (
     QUEUES,
     RUN_JOB_TASK,
     JobRunner,
+    queue_for,
     register,
     runner_for,
     runners,
@@ -33,6 +34,7 @@ __all__ = [
     "publish",
     "publish_pending",
     "publish_pending_at_connect",
+    "queue_for",
     "register",
     "run_job",
     "runner_for",

@@ -28,7 +28,7 @@ from django.db import close_old_connections, models, transaction
 from django.utils import timezone
 
 from annotator.choices import JobKind, JobStatus
-from annotator.jobs.registry import RUN_JOB_TASK, runner_for
+from annotator.jobs.registry import RUN_JOB_TASK, queue_for
 from annotator.jobs.service import run_job
 from annotator.models import Job, Project
 
@@ -54,7 +54,7 @@ def enqueue(kind: JobKind, project: Project, target: models.Model, user) -> Job:
         target: the row the job works on (an Image, an Export, a VectorImport).
         user: who asked; anonymous or None is recorded as nobody.
     """
-    runner_for(kind)  # an unknown kind fails here, before any row is written
+    queue_for(kind)  # an unknown kind fails here, before any row is written
     job = Job.objects.create(
         project=project,
         kind=kind,
@@ -79,7 +79,7 @@ def send(job: Job) -> None:
         RUN_JOB_TASK,
         args=[job.pk],
         task_id=job.celery_task_id,
-        queue=runner_for(job.kind).queue,
+        queue=queue_for(job.kind),
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )

@@ -1,13 +1,14 @@
 """The job registry: which function runs each kind of job, and on which Celery queue.
 
 NetBox's JobRunner shape: a concept module registers its runner next to the service it
-runs (``@jobs.register(JobKind.ENCODE, queue=ENCODE_QUEUE)``); services enqueue by kind
-and one generic Celery task (``tasks.jobs.run_job``) runs any Job row through this table.
-The arrows point one way: services → jobs and tasks → jobs, never services → tasks.
+runs (``@jobs.register(JobKind.ENCODE)``); services enqueue by kind and one generic Celery
+task (``tasks.jobs.run_job``) runs any Job row through this table. The arrows point one
+way: services → jobs and tasks → jobs, never services → tasks.
 
-Which modules register runners is listed once, in ``AnnotatorConfig.job_runner_modules``
-(the composition root). They are imported on the first lookup rather than in ``ready()``,
-so that ``manage.py`` commands do not load torch (the encode runner is in ``annotator.sam2``).
+Which module holds each kind's runner, and the queue its jobs go to, is declared once, in
+``AnnotatorConfig.job_runners`` (the composition root). A runner's module is imported
+only when a job of its kind runs: enqueueing needs just the queue, so neither the web
+process nor the ``default`` worker loads torch for the encode runner (``annotator.sam2``).
 """
 
 from __future__ import annotations
@@ -52,18 +53,42 @@ class JobRunner:
 
 
 _runners: dict[str, JobRunner] = {}
-_discovered = False
-_discover_lock = threading.Lock()
+_import_lock = threading.Lock()
 
 
-def register(kind: JobKind, *, queue: str = DEFAULT_QUEUE) -> Callable[[Work], Work]:
-    """Decorator: make ``run`` the runner of ``kind`` jobs, sent to ``queue``.
+def _declared(kind: str) -> tuple[str, str]:
+    """``(module, queue)`` of ``kind`` from ``AnnotatorConfig.job_runners``.
 
     Raises:
-        ImproperlyConfigured: an unknown queue, or a second, different runner for ``kind``.
+        ImproperlyConfigured: ``kind`` is not declared, or names a queue no worker listens on.
     """
+    try:
+        module, queue = apps.get_app_config("annotator").job_runners[kind]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"No runner is declared for {kind!r} jobs; add it to AnnotatorConfig.job_runners."
+        ) from None
     if queue not in QUEUES:
         raise ImproperlyConfigured(f"Unknown job queue {queue!r}; the workers listen on {', '.join(QUEUES)}.")
+    return module, queue
+
+
+def queue_for(kind: str) -> str:
+    """The Celery queue of ``kind`` jobs, without importing their runner.
+
+    Raises:
+        ImproperlyConfigured: an undeclared kind or an unknown queue.
+    """
+    return _declared(kind)[1]
+
+
+def register(kind: JobKind) -> Callable[[Work], Work]:
+    """Decorator: make ``run`` the runner of ``kind`` jobs (in the module declared for ``kind``).
+
+    Raises:
+        ImproperlyConfigured: an undeclared kind, or a second, different runner for ``kind``.
+    """
+    _module, queue = _declared(kind)
 
     def decorate(run: Work) -> Work:
         existing = _runners.get(kind)
@@ -78,36 +103,24 @@ def register(kind: JobKind, *, queue: str = DEFAULT_QUEUE) -> Callable[[Work], W
 
 
 def runner_for(kind: str) -> JobRunner:
-    """The registered runner of ``kind``.
+    """The runner of ``kind``, importing its module on first use.
 
     Raises:
-        ImproperlyConfigured: no module registers a runner for ``kind``.
+        ImproperlyConfigured: ``kind`` is not declared, or its module registers no runner.
     """
-    discover()
+    module, _queue = _declared(kind)
+    if kind not in _runners:
+        with _import_lock:
+            importlib.import_module(module)
     try:
         return _runners[kind]
     except KeyError:
-        raise ImproperlyConfigured(
-            f"No runner is registered for {kind!r} jobs; add its module to AnnotatorConfig.job_runner_modules."
-        ) from None
+        raise ImproperlyConfigured(f"{module} registers no runner for {kind!r} jobs.") from None
 
 
 def runners() -> dict[str, JobRunner]:
-    """Every registered runner by kind (after discovery)."""
-    discover()
-    return dict(_runners)
-
-
-def discover() -> None:
-    """Import the modules that register runners (once per process)."""
-    global _discovered
-    if _discovered:
-        return
-    with _discover_lock:
-        if not _discovered:
-            for name in apps.get_app_config("annotator").job_runner_modules:
-                importlib.import_module(name)
-            _discovered = True
+    """Every declared kind's runner (imports every runner module)."""
+    return {kind: runner_for(kind) for kind in apps.get_app_config("annotator").job_runners}
 
 
 def _qualified(run: Work) -> str:

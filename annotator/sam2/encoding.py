@@ -355,7 +355,7 @@ def encode_image(
     )
 
 
-@jobs.register(JobKind.ENCODE, queue=jobs.ENCODE_QUEUE)
+@jobs.register(JobKind.ENCODE)
 def run_encode_job(job: Job) -> str:
     """Runner of ``encode`` jobs: encode the SAM2 features of the image the row points to.
 

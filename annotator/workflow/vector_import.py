@@ -382,7 +382,7 @@ def _run_import(vector_import: VectorImport, progress: Callable[[float, str], No
     return message
 
 
-@jobs.register(JobKind.IMPORT, queue=jobs.DEFAULT_QUEUE)
+@jobs.register(JobKind.IMPORT)
 def run_import_job(job: Job) -> str:
     """Runner of ``import`` jobs: import the vector file the row points to as drafts (all or nothing)."""
     record = VectorImport.objects.select_related("image", "created_by").get(pk=job.target_id)

@@ -44,12 +44,35 @@ def test_the_one_celery_task_that_runs_every_job_is_registered_by_name():
     assert run_job_task.name == jobs.RUN_JOB_TASK and jobs.RUN_JOB_TASK in app.tasks
 
 
-def test_a_second_runner_for_a_kind_is_refused_and_an_unknown_queue_too():
+def test_a_second_runner_for_a_kind_is_refused_and_an_unknown_queue_too(settings):
+    from django.apps import apps
+
     with pytest.raises(ImproperlyConfigured, match="already run through"):
-        jobs.register(JobKind.ENCODE, queue=jobs.ENCODE_QUEUE)(lambda job: "")
-    with pytest.raises(ImproperlyConfigured, match="Unknown job queue"):
-        jobs.register(JobKind.ENCODE, queue="gpu")
+        jobs.register(JobKind.ENCODE)(lambda job: "")
     assert jobs.runner_for(JobKind.ENCODE).run.__name__ == "run_encode_job"
+    config = apps.get_app_config("annotator")
+    declared = config.job_runners
+    config.job_runners = {**declared, JobKind.ENCODE: ("annotator.sam2.encoding", "gpu")}
+    try:
+        with pytest.raises(ImproperlyConfigured, match="Unknown job queue"):
+            jobs.queue_for(JobKind.ENCODE)
+    finally:
+        config.job_runners = declared
+
+
+def test_enqueueing_needs_only_the_queue_so_a_default_worker_never_loads_torch():
+    code = (
+        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'backend.settings'); django.setup();"
+        "from annotator import jobs; print([jobs.queue_for(k) for k in ('ingest', 'encode', 'export', 'import')]);"
+        "jobs.runner_for('ingest'); jobs.runner_for('export'); jobs.runner_for('import');"
+        "print('torch' in sys.modules)"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "['default', 'encode', 'default', 'default']"
+    assert out[1] == "False"
 
 
 def test_the_latest_jobs_of_many_images_come_in_one_query(cast, django_assert_num_queries):
