@@ -2,7 +2,7 @@
 # Sets up whatever is missing and runs the whole suite: ruff, migrations check, pytest
 # against the real PostgreSQL+PostGIS, Redis, Celery workers and headless Chromium.
 #   scripts/test.sh            everything (what .ci/run runs)
-#   scripts/test.sh --fast     skips the tests marked worker, browser and sam2 (a quick local lane)
+#   scripts/test.sh --fast     skips the tests marked worker, browser, sam2 and fuzz (a quick local lane)
 #   scripts/test.sh -k tiles   extra arguments go to pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +37,7 @@ echo "== migrations"
 .venv/bin/python manage.py makemigrations --check --dry-run
 echo "== pytest"
 if [ $FAST -eq 1 ]; then
-  .venv/bin/pytest -m "not worker and not browser and not sam2" "$@"
+  .venv/bin/pytest -m "not worker and not browser and not sam2 and not fuzz" "$@"
 else
   .venv/bin/pytest "$@"
 fi

@@ -60,7 +60,7 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
 @jobs.register(JobKind.INGEST)
 def run_ingest_job(job: Job) -> str:
     """Runner of ``ingest`` jobs: validate the upload, compute statistics, write the COG, queue the encode."""
-    from annotator.sam2.encoding import start_encode
+    from annotator.sam2.encode_jobs import start_encode
 
     image = Image.objects.get(pk=job.target_id)
     ingest_image(image, progress=job.set_progress)
@@ -103,7 +103,7 @@ def set_band_mapping(image: Image, mapping: list[int] | None, stretch: list[list
         image.save(update_fields=["band_mapping", "stretch", "updated_at"])
         if changed:
             # SAM2 saw the old bands: its features are deleted and the image encoded again.
-            from annotator.sam2.encoding import reencode
+            from annotator.sam2.encode_jobs import reencode
 
             reencode(image)
     return image

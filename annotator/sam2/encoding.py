@@ -24,8 +24,6 @@ import rasterio
 import torch
 from affine import Affine
 from django.conf import settings
-from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
 from django.db.models import Count, Sum
 from rasterio.enums import Resampling
 from rasterio.windows import Window as RioWindow
@@ -35,6 +33,7 @@ from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.errors import Conflict
 from annotator.imagery.ingest import GDAL_SAFE_ENV, stretch_to_uint8
 from annotator.models import FeatureTile, Image, Job
+from annotator.sam2.encode_jobs import active_encode_jobs, features_prefix
 from annotator.sam2.features import FEATURE_NAMES, save_window_features
 from annotator.sam2.registry import CheckpointMissing, LoadedModel, load_model, model_identity
 from annotator.sam2.windows import FEATURE_BYTES_PER_WINDOW, WINDOW_SIZE, Window, plan_windows
@@ -156,10 +155,6 @@ def current_cache_key(image: Image) -> str:
     return cache_key(image, image.project.sam2_model, digest)
 
 
-def features_prefix(image: Image) -> str:
-    return f"{image.storage_prefix}/features"
-
-
 def feature_key(image: Image, key: str, window: Window) -> str:
     """Storage key of one window's features."""
     return f"{features_prefix(image)}/{key}/{window.key}.safetensors"
@@ -177,54 +172,6 @@ def delete_stale_features(image: Image, keep: str | None) -> int:
     for name in stale_dirs - {keep}:
         storage.delete_prefix(f"{prefix}/{name}")
     return deleted
-
-
-def active_encode_jobs(image: Image):
-    return Job.objects.filter(
-        kind=JobKind.ENCODE,
-        target_type=ContentType.objects.get_for_model(Image),
-        target_id=image.pk,
-        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
-    )
-
-
-def start_encode(image: Image, user=None) -> Job:
-    """Queue an encode job for ``image``, cancelling any earlier one.
-
-    The image stays ``ready`` until a worker starts the job (then ``encoding``, then ``encoded``).
-    """
-    if not image.cog_key:
-        raise Conflict("The image has no Cloud-Optimized GeoTIFF yet; it cannot be encoded.")
-    with transaction.atomic():
-        for job in active_encode_jobs(image):
-            with contextlib.suppress(Conflict):
-                jobs.cancel(job)
-        return jobs.enqueue(JobKind.ENCODE, image.project, image, user)
-
-
-def reencode(image: Image, user=None) -> Job | None:
-    """Delete the image's features now and queue a fresh encode (after a model or band change).
-
-    Images without a COG (not ingested yet, or failed) have nothing to re-encode.
-    """
-    if not image.cog_key or image.status in (ImageStatus.UPLOADED, ImageStatus.INGESTING, ImageStatus.FAILED):
-        return None
-    FeatureTile.objects.filter(image=image).delete()
-    Image.objects.filter(pk=image.pk).update(status=ImageStatus.READY)
-    image.status = ImageStatus.READY
-    prefix = features_prefix(image)
-    transaction.on_commit(lambda: get_storage().delete_prefix(prefix))
-    return start_encode(image, user)
-
-
-def reencode_project(project, user=None) -> list[Job]:
-    """Re-encode every ingested image of a project (its SAM2 model changed)."""
-    started = []
-    for image in Image.objects.filter(project=project).select_related("project"):
-        job = reencode(image, user)
-        if job is not None:
-            started.append(job)
-    return started
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,8 +204,18 @@ def _batches(items: list[Window], size: int) -> Iterator[list[Window]]:
 
 
 def _check_cancelled(job: Job | None) -> None:
-    if job is not None and Job.objects.filter(pk=job.pk, status=JobStatus.CANCELLED).exists():
+    """Raise EncodeCancelled once the row is cancelled, ClaimLost once another run holds it (one query)."""
+    if job is None:
+        return
+    row = Job.objects.filter(pk=job.pk).values_list("status", "attempt_token").first()
+    if row is None:
+        return
+    status, token = row
+    if status == JobStatus.CANCELLED:
         raise EncodeCancelled()
+    if job.attempt_token and token != job.attempt_token:
+        # Re-queued (this run's heartbeat went stale) or retried: the next run resumes.
+        raise jobs.ClaimLost(job)
 
 
 def _eta_text(seconds: float) -> str:

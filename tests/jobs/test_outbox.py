@@ -117,7 +117,7 @@ def test_a_job_queued_during_an_outage_runs_once_the_broker_is_back_without_a_wo
         assert Job.objects.get(pk=job_id).published_at is None
         broker.start()
         # The worker reconnects by itself; its consumer then sends what the outage held back.
-        finished = wait_for(lambda: Job.objects.get(pk=job_id).is_finished, timeout_s=180, interval_s=0.5)
+        finished = wait_for(lambda: Job.objects.get(pk=job_id).is_finished, interval_s=0.5)
         log = worker.log_path.read_text(errors="replace")[-4000:]
         assert finished, log
         job = Job.objects.get(pk=job_id)

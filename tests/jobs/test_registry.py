@@ -60,11 +60,12 @@ def test_a_second_runner_for_a_kind_is_refused_and_an_unknown_queue_too(settings
         config.job_runners = declared
 
 
-def test_enqueueing_needs_only_the_queue_so_a_default_worker_never_loads_torch():
+def test_the_default_workers_runners_and_queueing_an_encode_never_load_torch():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'backend.settings'); django.setup();"
         "from annotator import jobs; print([jobs.queue_for(k) for k in ('ingest', 'encode', 'export', 'import')]);"
         "jobs.runner_for('ingest'); jobs.runner_for('export'); jobs.runner_for('import');"
+        "from annotator.sam2 import encode_jobs;"
         "print('torch' in sys.modules)"
     )
     import subprocess

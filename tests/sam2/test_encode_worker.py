@@ -13,7 +13,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import FeatureTile, Image, Job
-from annotator.sam2 import encoding, features
+from annotator.sam2 import encode_jobs, encoding, features
 from annotator.storage import get_storage
 from tests.support.processes import WorkerProcess, test_database_url
 from tests.support.sam2 import ingest_file, resampled_raster
@@ -59,7 +59,7 @@ def assert_complete_consistent_cache(image: Image) -> None:
     assert len(tiles) == len(plan)
     assert {(t.level, t.row_off, t.col_off) for t in tiles} == {(w.level, w.row_off, w.col_off) for w in plan}
     assert len({t.cache_key for t in tiles}) == 1
-    keys = get_storage().list_keys(encoding.features_prefix(image))
+    keys = get_storage().list_keys(encode_jobs.features_prefix(image))
     assert sorted(keys) == sorted(t.storage_key for t in tiles)  # no partial or orphan files
     for tile in tiles:
         tensors = features.load_window_tensors(tile.storage_key)
@@ -93,7 +93,7 @@ def test_a_job_whose_worker_was_killed_resumes_and_completes_without_duplicates(
     total = len(encoding.image_windows(image))
     assert total == 5
     first = start_worker()
-    job = encoding.start_encode(image, cast.owner)
+    job = encode_jobs.start_encode(image, cast.owner)
     assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), interval_s=0.1)
     first.kill()
     job.refresh_from_db()
@@ -115,7 +115,7 @@ def test_a_job_whose_worker_was_killed_resumes_and_completes_without_duplicates(
 def test_cancelling_through_the_api_stops_the_job(start_worker, cast, client_for, tmp_path, wait_for):
     image = ingest_file(cast.project, cast.owner, resampled_raster(tmp_path / "big.tif", 1400, 1100))
     start_worker()
-    job = encoding.start_encode(image, cast.annotator)
+    job = encode_jobs.start_encode(image, cast.annotator)
     assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), interval_s=0.1)
     response = client_for(cast.annotator).post(f"/api/v1/jobs/{job.pk}/cancel/")
     assert response.status_code == 200 and response.json()["status"] == JobStatus.CANCELLED

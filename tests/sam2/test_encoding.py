@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import FeatureTile, Image, Job
-from annotator.sam2 import encoding, features
+from annotator.sam2 import encode_jobs, encoding, features
 from annotator.sam2 import registry as sam2_models
 from annotator.sam2.windows import FEATURE_BYTES_PER_WINDOW
 from annotator.storage import get_storage
@@ -180,7 +180,7 @@ def test_encoding_stores_one_tile_per_window_and_resumes_without_duplicates(inge
     restored = features.load_window_tensors(tile.storage_key)
     for name in features.FEATURE_NAMES:
         torch.testing.assert_close(restored[name], expected[name], rtol=1e-3, atol=1e-3)
-    assert get_storage().list_keys(encoding.features_prefix(image)) == [tile.storage_key]
+    assert get_storage().list_keys(encode_jobs.features_prefix(image)) == [tile.storage_key]
 
 
 def test_changing_the_project_model_deletes_old_features_and_reencodes(
@@ -210,7 +210,7 @@ def test_changing_the_project_model_deletes_old_features_and_reencodes(
     assert job.status == JobStatus.SUCCEEDED, job.error
     new = FeatureTile.objects.get(image=image)
     assert new.model_name == "sam2.1_hiera_small" and new.cache_key != old.cache_key
-    assert get_storage().list_keys(encoding.features_prefix(image)) == [new.storage_key]
+    assert get_storage().list_keys(encode_jobs.features_prefix(image)) == [new.storage_key]
 
 
 def test_other_members_cannot_change_the_model_and_unknown_models_are_refused(cast, client_for):
@@ -265,7 +265,7 @@ def test_a_failed_encode_says_how_to_get_a_checkpoint(ingested_image, settings, 
     image = ingested_image("landsat_4band_4326.tif")
     settings.SAM2_ALLOW_UNTRAINED = False
     settings.SAM2_CHECKPOINT_DIR = str(tmp_path)
-    job = encoding.start_encode(image, cast.owner)
+    job = encode_jobs.start_encode(image, cast.owner)
     from tasks.jobs import run_job_task
 
     run_job_task(job.pk)

@@ -7,7 +7,7 @@ from affine import Affine
 from pyproj import Transformer
 
 from annotator.choices import ImageStatus, JobStatus
-from annotator.sam2 import encoding
+from annotator.sam2 import encode_jobs
 from tests.support.sam2 import encode_cached
 
 pytestmark = [pytest.mark.sam2, pytest.mark.django_db]
@@ -48,7 +48,7 @@ def test_non_members_and_anonymous_callers_see_nothing(image, cast, client_for):
 
 def test_an_image_still_encoding_gives_409_with_its_jobs_state(ingested_image, cast, client_for):
     image = ingested_image("naip_rgbn_utm14_2020.tif")
-    job = encoding.start_encode(image, cast.owner)
+    job = encode_jobs.start_encode(image, cast.owner)
     job.mark_running()
     job.set_progress(0.4, "2/5 windows")
     response = post(client_for(cast.annotator), image.pk, {"positive": [lonlat(image, 400.5, 300.5)]})

@@ -17,7 +17,7 @@ from pyproj import CRS, Transformer
 
 from annotator.choices import ImageStatus
 from annotator.models import FeatureTile, Image
-from annotator.sam2 import encoding
+from annotator.sam2 import encode_jobs, encoding
 from annotator.sam2.features import save_window_features
 from annotator.sam2.windows import plan_windows
 from tests.support.sam2 import tiny_model
@@ -50,7 +50,7 @@ def huge(cast):
     generator = torch.Generator().manual_seed(7)
     shapes = {"image_embed": (256, 64, 64), "high_res_feats_0": (32, 256, 256), "high_res_feats_1": (64, 128, 128)}
     tensors = {name: torch.randn(shape, generator=generator).half() for name, shape in shapes.items()}
-    storage_key = f"{encoding.features_prefix(image)}/{key}/shared.safetensors"
+    storage_key = f"{encode_jobs.features_prefix(image)}/{key}/shared.safetensors"
     size = save_window_features(storage_key, tensors)
     plan = encoding.image_windows(image)
     FeatureTile.objects.bulk_create(

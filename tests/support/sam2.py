@@ -84,7 +84,7 @@ def encode_cached(image):
     process; later images of the same source get the same stored features (files and rows)
     copied, which keeps the suite fast. Returns the image, refreshed."""
     from annotator.models import FeatureTile
-    from annotator.sam2 import encoding
+    from annotator.sam2 import encode_jobs, encoding
     from annotator.storage import get_storage
 
     tiny_model()
@@ -105,7 +105,7 @@ def encode_cached(image):
     else:
         for fields, data in _encoded[cache_id]:
             name = fields["storage_key"].rsplit("/", 1)[1]
-            storage_key = f"{encoding.features_prefix(image)}/{key}/{name}"
+            storage_key = f"{encode_jobs.features_prefix(image)}/{key}/{name}"
             storage.put_bytes(data, storage_key)
             FeatureTile.objects.create(image=image, **{**fields, "storage_key": storage_key})
         image.status = "encoded"

@@ -17,7 +17,8 @@ from annotator.api.projects.serializers import (
 from annotator.choices import Role
 from annotator.errors import Conflict
 from annotator.models import LabelClass, Membership, Project
-from annotator.sam2 import encoding as encoding_service
+from annotator.sam2 import encode_jobs
+from annotator.team import projects as project_service
 
 
 class ProjectViewSet(viewsets.ModelViewSet):
@@ -48,7 +49,7 @@ class ProjectViewSet(viewsets.ModelViewSet):
             project = serializer.save()
             if project.sam2_model != previous_model:
                 # Features of the old model are deleted and every image is encoded again.
-                encoding_service.reencode_project(project, self.request.user)
+                encode_jobs.reencode_project(project, self.request.user)
 
 
 class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):

@@ -24,6 +24,23 @@ class PointField(serializers.ListField):
         super().__init__(min_length=2, max_length=2, validators=[_finite], **kwargs)
 
 
+# The answer (written by GEOS, not a serializer): a GeoJSON Feature in EPSG:4326 whose geometry
+# is a MultiPolygon, or null when the mask is empty.
+SEGMENT_FEATURE_SCHEMA = {
+    "type": "object",
+    "required": ["type", "geometry", "properties"],
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature"]},
+        "geometry": {"type": "object", "nullable": True, "description": "GeoJSON MultiPolygon, EPSG:4326"},
+        "properties": {
+            "type": "object",
+            "description": "score, level, window, model, untrained, session_id, area_m2, vertices, timing_ms... "
+            "and with return_all the candidates",
+        },
+    },
+}
+
+
 class SegmentRequestSerializer(serializers.Serializer):
     positive = serializers.ListField(
         child=PointField(), required=False, default=list, max_length=MAX_POINTS, help_text="[[x, y], ...] in `crs`"

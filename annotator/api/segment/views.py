@@ -9,7 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
 from annotator.access import has_role
-from annotator.api.segment.serializers import SegmentRequestSerializer
+from annotator.api.segment.serializers import SEGMENT_FEATURE_SCHEMA, SegmentRequestSerializer
 from annotator.choices import Role
 from annotator.errors import PermissionDenied
 from annotator.models import Image, Project
@@ -28,7 +28,7 @@ class ImageSegmentView(APIView):
 
     @extend_schema(
         request=SegmentRequestSerializer,
-        responses={200: OpenApiResponse(description="GeoJSON Feature in EPSG:4326")},
+        responses={200: OpenApiResponse(SEGMENT_FEATURE_SCHEMA, description="GeoJSON Feature in EPSG:4326")},
     )
     def post(self, request, pk: int):
         image = get_object_or_404(

@@ -108,8 +108,21 @@ class AnnotationVersionSerializer(serializers.ModelSerializer):
 
 
 class AnnotationPagination(GeoJsonPagination):
+    """``?page=&page_size=`` pages as a GeoJSON FeatureCollection with ``count``, ``next``, ``previous``."""
+
     page_size = 100
     max_page_size = 1000
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        """The list serializer's FeatureCollection (``type``, ``features``) and the page's links.
+
+        GeoJsonPagination's own schema still requires DRF's ``results`` and nests a whole
+        FeatureCollection in ``features``; the response has neither.
+        """
+        page = super().get_paginated_response_schema(schema)
+        links = {name: page["properties"][name] for name in ("count", "next", "previous")}
+        required = ["type", "count", "next", "previous", "features"]
+        return {"allOf": [schema, {"type": "object", "required": required, "properties": links}]}
 
 
 class AssignedAreaSerializer(GeoFeatureModelSerializer):
@@ -182,6 +195,21 @@ class CommentInputSerializer(serializers.Serializer):
 class ReviewQueueQuerySerializer(serializers.Serializer):
     image = serializers.IntegerField(required=False)
     area = serializers.IntegerField(required=False)
+
+
+class AnnotationFeatureCollectionSerializer(serializers.Serializer):
+    """What ``AnnotationFeatureSerializer(many=True)`` gives (documents the shape)."""
+
+    type = serializers.ChoiceField(choices=["FeatureCollection"])
+    features = AnnotationFeatureSerializer(many=True)
+
+
+class ReviewNextSerializer(serializers.Serializer):
+    """The answer of the review queue (the view builds it; this documents its shape)."""
+
+    annotation = AnnotationFeatureSerializer(allow_null=True, help_text="the oldest submitted one; null if none")
+    neighbours = AnnotationFeatureCollectionSerializer(help_text="the live annotations around it")
+    remaining = serializers.IntegerField(help_text="submitted annotations in the queue")
 
 
 class AnnotationFilterSerializer(serializers.Serializer):

@@ -159,7 +159,7 @@ class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(responses=s.AnnotationVersionSerializer(many=True))
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None)  # the whole history, not a page
     def history(self, request, pk=None):
         """Every version of the annotation, oldest first (deleted annotations included)."""
         annotation = self.get_object()
@@ -205,7 +205,7 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
     required_roles = {"next": Role.REVIEWER}
     serializer_class = s.AnnotationFeatureSerializer
 
-    @extend_schema(parameters=[s.ReviewQueueQuerySerializer])
+    @extend_schema(parameters=[s.ReviewQueueQuerySerializer], responses=s.ReviewNextSerializer)
     @action(detail=False, methods=["get"])
     def next(self, request, project_pk=None):
         """The oldest submitted annotation (optionally in one image or area), its neighbours
