@@ -35,6 +35,10 @@ TRANSITIONS: dict[str, tuple[tuple[AnnotationState, ...], AnnotationState]] = {
 }
 # The least role that may comment (open or answer a thread, on an annotation or a point).
 COMMENTER = Role.ANNOTATOR
+# The least role that may start an export (every member lists and downloads them). An
+# export is the heaviest job a member can queue, and it publishes the approved labels as a
+# dataset, which is the reviewers' call: see annotator.exports.check_can_export.
+EXPORTER = Role.REVIEWER
 # States in which an annotator's own annotation is out of their hands.
 LOCKED_STATES = (AnnotationState.SUBMITTED, AnnotationState.APPROVED)
 
@@ -46,10 +50,6 @@ def role_of(user, project: Project | int) -> Role | None:
     """The user's role in the project, or None for non-members and anonymous users (one query)."""
     if user is None or not user.is_authenticated:
         return None
-# The least role that may start an export (every member lists and downloads them). An
-# export is the heaviest job a member can queue, and it publishes the approved labels as a
-# dataset, which is the reviewers' call: see annotator.exports.check_can_export.
-EXPORTER = Role.REVIEWER
     project_id = project.pk if isinstance(project, Project) else project
     role = Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
     return Role(role) if role else None
