@@ -13,6 +13,15 @@ their role, on whether they wrote it, and on its review state:
 * ``reject`` (submitted → rejected): reviewers and owners.
 * ``comment`` (open a thread on it): annotators, reviewers and owners.
 
+Outside projects, for the whole server:
+
+* creating a project: staff users, or every signed-in user when
+  ``GEOPROMPT_PROJECT_CREATORS=any``; the creator becomes its owner.
+* managing user accounts (create, deactivate, set-password links): active staff users;
+  only a superuser changes a superuser's account, and nobody deactivates or un-staffs
+  themselves (the last admin would lock everyone out).
+* inviting people to a project (one-time links for a role): the project's owners.
+
 Services raise the refusal this module gives; the API sends
 :meth:`Access.allowed_actions` with every annotation so that the page never guesses.
 """
@@ -21,8 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from annotator.choices import ROLE_RANK, Role
-from annotator.errors import GeopromptError, InvalidTransition, LockedForReview, PermissionDenied
+from annotator.errors import Conflict, GeopromptError, InvalidTransition, LockedForReview, PermissionDenied
 from annotator.models import Annotation, AnnotationState, CommentThread, Membership, Project
 
 ANNOTATION_ACTIONS = ("approve", "comment", "delete", "edit", "reject", "submit")
@@ -83,6 +94,69 @@ def require_role(user, project: Project | int, minimum: Role | str, message: str
 def may_resolve(role: Role | str | None, user_id: int | None, thread: CommentThread) -> bool:
     """Threads are resolved or reopened by their creator (an annotator or above), reviewers and owners."""
     return at_least(role, Role.REVIEWER) or (at_least(role, COMMENTER) and thread.created_by_id == user_id)
+
+
+# --- the server: projects and accounts ---------------------------------------------------
+
+# What each role may do, in a sentence for people choosing or accepting one.
+ROLE_SUMMARY: dict[Role, str] = {
+    Role.OWNER: "Owners run the project: images, label classes, members, invitations and exports, and they "
+    "annotate and review.",
+    Role.REVIEWER: "Reviewers annotate, and approve or reject everyone's annotations.",
+    Role.ANNOTATOR: "Annotators draw and label their own annotations and submit them for review.",
+    Role.VIEWER: "Viewers see the project's images, annotations and dashboard, without changing them.",
+}
+
+# What a staff user may do to an account (see account_refusal).
+ACCOUNT_CHANGES = ("create", "edit", "activate", "deactivate", "make_staff", "remove_staff", "password_link")
+
+
+def project_creation_refusal(user) -> PermissionDenied | None:
+    """Why the user may not create a project (``GEOPROMPT_PROJECT_CREATORS``), or None."""
+    if user is None or not user.is_authenticated:
+        return PermissionDenied("Log in to create a project.")
+    if settings.PROJECT_CREATORS == "any" or user.is_staff:
+        return None
+    return PermissionDenied(
+        "Only staff members can create projects on this server; "
+        "ask one to create the project and send you an invitation link."
+    )
+
+
+def may_create_project(user) -> bool:
+    return project_creation_refusal(user) is None
+
+
+def may_manage_users(user) -> bool:
+    """Whether the user may open the user list and manage accounts: active staff users."""
+    return user is not None and user.is_authenticated and user.is_active and user.is_staff
+
+
+def account_refusal(actor, target, change: str) -> PermissionDenied | Conflict | None:
+    """Why ``actor`` may not make ``change`` (one of :data:`ACCOUNT_CHANGES`) to ``target``'s account.
+
+    Returns None when they may. ``target`` is None for creating an account.
+    """
+    if change not in ACCOUNT_CHANGES:
+        raise ValueError(f"Unknown account change {change!r}; one of {', '.join(ACCOUNT_CHANGES)}.")
+    if not may_manage_users(actor):
+        return PermissionDenied("Only staff members manage user accounts.")
+    if target is None:
+        return None
+    if target.is_superuser and not actor.is_superuser:
+        return PermissionDenied(f"Only a superuser can change {target.username}'s account (a superuser).")
+    if target.pk == actor.pk and change in ("deactivate", "remove_staff"):
+        what = "deactivate your own account" if change == "deactivate" else "remove your own staff status"
+        return Conflict(f"You cannot {what}; ask another staff member.")
+    if change == "password_link" and not target.is_active:
+        return Conflict(f"{target.username} is deactivated; reactivate the account before making a password link.")
+    return None
+
+
+def check(refusal: GeopromptError | None) -> None:
+    """Raise the refusal, if there is one."""
+    if refusal is not None:
+        raise refusal
 
 
 # --- annotations -----------------------------------------------------------------------

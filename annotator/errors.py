@@ -92,6 +92,18 @@ class CheckpointMissing(GeopromptError):
     code = "checkpoint_missing"
 
 
+class InvitationUsed(Conflict):
+    """An invitation link that has already been accepted (each works once)."""
+
+    code = "invitation_used"
+
+
+class InvitationExpired(Conflict):
+    """An invitation link past its expiry (``GEOPROMPT_INVITATION_MAX_AGE_DAYS``)."""
+
+    code = "invitation_expired"
+
+
 class StorageError(GeopromptError):
     code = "storage"
 
@@ -120,6 +132,8 @@ HTTP_STATUS: dict[str, int] = {
     "server_error": 500,
     "storage": 500,
     "checkpoint_missing": 503,
+    "invitation_used": 409,
+    "invitation_expired": 409,
 }
 
 # DRF's and Django's exceptions -> our codes (checked in order: subclasses first).

@@ -15,6 +15,9 @@ urlpatterns = [
     path("projects/<int:project_id>/dashboard/", views.dashboard, name="project-dashboard"),
     path("projects/<int:project_id>/exports/", views.exports, name="project-exports"),
     path("images/<int:image_id>/map/", views.image_map, name="image-map"),
+    path("users/", views.users, name="users"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
+    path("password/<uidb64>/<token>/", views.PasswordSetView.as_view(), name="password-set"),
 ]
 
 # API paths get JSON errors ({"code", "detail"}); pages keep Django's HTML ones.

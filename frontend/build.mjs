@@ -13,6 +13,8 @@ await build({
     "geoprompt/review": "src/review.js",
     "geoprompt/dashboard": "src/dashboard.js",
     "geoprompt/exports": "src/exports.js",
+    "geoprompt/projects": "src/projects.js",
+    "geoprompt/users": "src/users.js",
   },
   bundle: true,
   minify: true,

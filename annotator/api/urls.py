@@ -8,6 +8,7 @@ from annotator.api.imagery import views as imagery_views
 from annotator.api.jobs import views as job_views
 from annotator.api.projects import views as project_views
 from annotator.api.segment import views as segment_views
+from annotator.api.team import views as team_views
 from annotator.api.workflow import views as workflow_views
 
 router = DefaultRouter()
@@ -27,6 +28,9 @@ router.register(f"{in_project}/areas", workflow_views.AssignedAreaViewSet, basen
 router.register(f"{in_project}/comments", workflow_views.CommentThreadViewSet, basename="comment-thread")
 router.register(f"{in_project}/dashboard", workflow_views.DashboardViewSet, basename="dashboard")
 router.register(f"{in_project}/imports", workflow_views.VectorImportViewSet, basename="vector-import")
+# Team set-up: invitation links (owners), user accounts (staff).
+router.register(f"{in_project}/invitations", team_views.ProjectInvitationViewSet, basename="project-invitation")
+router.register("users", team_views.UserViewSet, basename="user")
 # Exports.
 router.register(f"{in_project}/exports", export_views.ProjectExportViewSet, basename="project-export")
 router.register("exports", export_views.ExportViewSet, basename="export")
@@ -35,6 +39,7 @@ urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("invitations/accept/", team_views.InvitationAcceptView.as_view(), name="invitation-accept"),
     path("images/<int:pk>/segment", segment_views.ImageSegmentView.as_view(), name="image-segment"),
     # The same view with a trailing slash; left out of the schema so that it has one operation.
     path("images/<int:pk>/segment/", segment_views.ImageSegmentView.as_view(schema=None)),

@@ -15,7 +15,7 @@ from annotator.models.export import Export, ExportFormat
 from annotator.models.feature import FeatureTile
 from annotator.models.image import Image
 from annotator.models.job import Job
-from annotator.models.project import LabelClass, Membership, Project
+from annotator.models.project import Invitation, LabelClass, Membership, Project
 
 __all__ = [
     "Annotation",
@@ -28,6 +28,7 @@ __all__ = [
     "ExportFormat",
     "FeatureTile",
     "Image",
+    "Invitation",
     "Job",
     "LabelClass",
     "Membership",

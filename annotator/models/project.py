@@ -3,6 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from annotator.choices import Role
 
@@ -13,6 +16,18 @@ class ProjectQuerySet(models.QuerySet):
         if not user.is_authenticated:
             return self.none()
         return self.filter(memberships__user=user)
+
+    def with_counts(self) -> ProjectQuerySet:
+        """Each project with ``image_count`` and ``annotation_count`` (live ones), by subqueries:
+        no join multiplies the rows, and a list costs no query per project."""
+        from annotator.models.annotation import Annotation
+        from annotator.models.image import Image
+
+        def count(rows: models.QuerySet) -> Coalesce:
+            per_project = rows.filter(project=OuterRef("pk")).order_by().values("project")
+            return Coalesce(Subquery(per_project.annotate(n=Count("pk")).values("n")), 0)
+
+        return self.annotate(image_count=count(Image.objects.all()), annotation_count=count(Annotation.objects.live()))
 
 
 def default_sam2_model() -> str:
@@ -38,6 +53,11 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def storage_prefix(self) -> str:
+        """Storage folder of everything the project keeps (images, features, exports)."""
+        return f"projects/{self.pk}"
 
 
 class Membership(models.Model):
@@ -75,3 +95,45 @@ class LabelClass(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self) -> InvitationQuerySet:
+        """Invitations that can still be accepted: not used, not expired."""
+        return self.filter(accepted_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """A one-time link, made by an owner, that lets its holder join a project with a role.
+
+    Only the SHA-256 of the link's token is stored: the token itself is shown once, to the
+    owner who makes the invitation, and whoever holds the link can use it once before
+    ``expires_at``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the token, hex")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    accepted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["project", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.project} as {self.role}"
+
+    @property
+    def status(self) -> str:
+        """``accepted``, ``expired`` or ``pending``."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

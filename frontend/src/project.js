@@ -1,6 +1,8 @@
 // Project page: images with live ingest/encode progress, upload with a progress bar,
-// members and roles, label classes, and the project's SAM2 model (owners change them).
+// members and roles, invitation links, label classes, the project's SAM2 model, its name,
+// and deleting images or the whole project (owners change them).
 import { api, el, errorText, percent, toast } from "./common.js";
+import { confirmDialog, flashNext, linkBox, plural, when } from "./dialogs.js";
 
 const root = document.getElementById("project");
 const projectId = root.dataset.projectId;
@@ -10,6 +12,7 @@ const base = `/api/v1/projects/${projectId}`;
 // --- images -----------------------------------------------------------------------
 const imagesBody = document.getElementById("image-rows");
 const BUSY = new Set(["uploaded", "ingesting", "encoding"]);
+const IMAGE_COLUMNS = isOwner ? 8 : 7;
 let pollTimer = null;
 
 function jobCell(image) {
@@ -19,12 +22,35 @@ function jobCell(image) {
     if (image.status === "encoded" && image.encoding) {
       return el("span", { class: "muted" }, `${image.encoding.encoded_windows} window(s) encoded`);
     }
-    return job && job.status === "failed" ? el("span", { class: "bad" }, `${job.kind} failed`) : "";
+    return job && job.status === "failed"
+      ? el("span", {}, el("span", { class: "bad", title: job.error || "" }, `${job.kind} failed`), " ", retryButton(job))
+      : "";
+  }
+  // Running, but its worker stopped reporting: no ETA to trust; a worker will take it over.
+  if (job.stalled) {
+    return el("div", { class: "job" },
+      el("span", { class: "muted", dataset: { testid: `waiting-${image.id}` } },
+        `${job.kind} waiting for a worker · the last one stopped responding ${Math.round(job.heartbeat_age_s || 0)} s ago`),
+      " ", retryButton(job));
   }
   const label = `${job.kind} ${percent(job.progress)}`;
   return el("div", { class: "job" },
     el("progress", { max: "1", value: String(job.progress || 0), "aria-label": label, dataset: { testid: `progress-${image.id}` } }),
     el("span", { class: "muted" }, `${label}${job.message ? ` · ${job.message}` : ""}`));
+}
+
+// Owners queue a failed or stuck job again (the API refuses one whose worker still reports).
+function retryButton(job) {
+  if (!isOwner) return null;
+  return el("button", {
+    class: "link", type: "button", dataset: { testid: `retry-${job.id}` },
+    onclick: async () => {
+      const r = await api(`/api/v1/jobs/${job.id}/retry/`, { method: "POST" });
+      if (!r.ok) { toast(errorText(r), "error"); return; }
+      toast(`The ${job.kind} job is queued again.`);
+      loadImages();
+    },
+  }, "Retry");
 }
 
 function imageRow(image) {
@@ -38,19 +64,47 @@ function imageRow(image) {
     el("td", {}, size),
     el("td", {}, image.band_count ? `${image.band_count} × ${image.dtype}` : ""),
     el("td", {}, image.epsg ? `EPSG:${image.epsg}` : ""),
-    el("td", {}, model));
+    el("td", {}, model),
+    isOwner ? el("td", {}, el("button", {
+      class: "link danger", type: "button", "aria-label": `Delete ${image.name}`,
+      onclick: () => deleteImage(image),
+    }, "Delete")) : null);
+}
+
+// Deleting an image takes its COG, its SAM2 features and every annotation on it: say how many.
+async function deleteImage(image) {
+  const found = await api(`${base}/annotations/?image=${image.id}&page_size=1`);
+  if (!found.ok) { toast(errorText(found), "error"); return; }
+  const count = found.data.count;
+  const confirmed = await confirmDialog({
+    title: "Delete this image?",
+    message: [
+      el("p", {}, el("strong", {}, image.name), " and everything made from it will be deleted:"),
+      el("ul", {},
+        el("li", { dataset: { testid: "annotation-count" } },
+          `${plural(count, "annotation")} on it, by every member of the project`),
+        el("li", {}, "its Cloud-Optimized GeoTIFF and SAM2 features")),
+      el("p", {}, "This cannot be undone."),
+    ],
+    confirmLabel: "Delete image",
+  });
+  if (!confirmed) return;
+  const r = await api(`/api/v1/images/${image.id}/`, { method: "DELETE" });
+  if (!r.ok) { toast(errorText(r), "error"); return; }
+  toast(`Deleted ${image.name}${count ? ` and ${plural(count, "annotation")}` : ""}.`);
+  loadImages();
 }
 
 async function loadImages() {
   clearTimeout(pollTimer);
   const result = await api(`${base}/images/?limit=200`);
   if (!result.ok) {
-    imagesBody.replaceChildren(el("tr", {}, el("td", { colspan: 7 }, errorText(result))));
+    imagesBody.replaceChildren(el("tr", {}, el("td", { colspan: IMAGE_COLUMNS }, errorText(result))));
     return;
   }
   const images = result.data.results;
   imagesBody.replaceChildren(...(images.length ? images.map(imageRow)
-    : [el("tr", {}, el("td", { colspan: 7 }, "No images yet."))]));
+    : [el("tr", {}, el("td", { colspan: IMAGE_COLUMNS }, "No images yet."))]));
   const busy = images.some((i) => BUSY.has(i.status) || (i.job && ["queued", "running"].includes(i.job.status)));
   if (busy) pollTimer = setTimeout(loadImages, 1000);
 }
@@ -138,6 +192,87 @@ if (memberForm) {
   });
 }
 
+// --- invitation links (owners) -------------------------------------------------------
+const invitationsBody = document.getElementById("invitation-rows");
+const inviteForm = document.getElementById("invite-form");
+
+async function loadInvitations() {
+  if (!invitationsBody) return;
+  const result = await api(`${base}/invitations/?limit=100`);
+  if (!result.ok) return;
+  const pending = result.data.results.filter((i) => i.status === "pending");
+  invitationsBody.replaceChildren(...pending.map((i) => el("tr", { dataset: { invitationId: i.id } },
+    el("td", {}, `Invitation as ${i.role}`),
+    el("td", { class: "muted" }, `by ${i.created_by || "someone"}, until ${when(i.expires_at)}`),
+    el("td", {}, el("button", {
+      class: "link", type: "button",
+      onclick: async () => {
+        const r = await api(`${base}/invitations/${i.id}/`, { method: "DELETE" });
+        if (!r.ok) toast(errorText(r), "error"); else { toast("The invitation link no longer works."); loadInvitations(); }
+      },
+    }, "Revoke")))));
+}
+
+if (inviteForm) {
+  const linkArea = document.getElementById("invite-link");
+  inviteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const role = inviteForm.elements.role.value;
+    const r = await api(`${base}/invitations/`, { method: "POST", body: { role } });
+    if (!r.ok) { toast(errorText(r), "error"); return; }
+    linkArea.replaceChildren(linkBox(r.data.url,
+      `Send this link to the person you invite as ${r.data.role}. It works once, until ${when(r.data.expires_at)}, `
+      + "and is not shown again.", "Invitation link"));
+    loadInvitations();
+  });
+}
+
+// --- project settings (owners): name, description, deletion ---------------------------
+const projectForm = document.getElementById("project-form");
+if (projectForm) {
+  projectForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { name: projectForm.elements.name.value.trim(), description: projectForm.elements.description.value.trim() };
+    const r = await api(`${base}/`, { method: "PATCH", body });
+    if (!r.ok) { toast(errorText(r), "error"); return; }
+    document.getElementById("project-name").textContent = r.data.name;
+    const description = document.getElementById("project-description");
+    description.textContent = r.data.description;
+    description.hidden = !r.data.description;
+    const crumb = document.querySelector("header.top .crumb-project");
+    if (crumb) crumb.textContent = `/ ${r.data.name}`;
+    document.title = `${r.data.name} · Geoprompt`;
+    toast(`Saved: the project is now called ${r.data.name}.`);
+  });
+}
+
+const deleteProject = document.getElementById("delete-project");
+if (deleteProject) {
+  deleteProject.addEventListener("click", async () => {
+    const found = await api(`${base}/`);
+    if (!found.ok) { toast(errorText(found), "error"); return; }
+    const project = found.data;
+    const confirmed = await confirmDialog({
+      title: "Delete this project?",
+      message: [
+        el("p", {}, el("strong", {}, project.name), " will be deleted for every member, with:"),
+        el("ul", {},
+          el("li", { dataset: { testid: "image-count" } }, plural(project.image_count, "image"),
+            project.image_count ? ` with ${project.image_count === 1 ? "its COG" : "their COGs"} and SAM2 features` : ""),
+          el("li", { dataset: { testid: "annotation-count" } }, plural(project.annotation_count, "annotation")),
+          el("li", {}, "its label classes, members, invitations and exports")),
+        el("p", {}, "This cannot be undone."),
+      ],
+      confirmLabel: "Delete project",
+    });
+    if (!confirmed) return;
+    const r = await api(`${base}/`, { method: "DELETE" });
+    if (!r.ok) { toast(errorText(r), "error"); return; }
+    flashNext(`Deleted the project ${project.name}.`);
+    window.location.assign("/");
+  });
+}
+
 // --- label classes ----------------------------------------------------------------
 const classesBody = document.getElementById("class-rows");
 
@@ -191,3 +326,4 @@ if (modelForm) {
 loadImages();
 loadMembers();
 loadClasses();
+loadInvitations();

@@ -19,6 +19,7 @@ SMALL = "sam2.1_hiera_small"
 def test_a_project_created_through_the_api_gets_the_configured_model(cast, client_for, settings):
     from annotator.models import Project
 
+    settings.PROJECT_CREATORS = "any"
     settings.SAM2_MODEL = SMALL
     response = client_for(cast.owner).post("/api/v1/projects/", {"name": "Wetlands"}, format="json")
     assert response.status_code == 201, response.content
@@ -27,6 +28,7 @@ def test_a_project_created_through_the_api_gets_the_configured_model(cast, clien
 
 
 def test_a_project_that_names_its_model_keeps_it(cast, client_for, settings):
+    settings.PROJECT_CREATORS = "any"
     settings.SAM2_MODEL = SMALL
     body = {"name": "Wetlands", "sam2_model": "sam2.1_hiera_base_plus"}
     response = client_for(cast.owner).post("/api/v1/projects/", body, format="json")

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotator.choices import JobKind, Role
 from annotator.models import Image, Job, LabelClass, Membership
+from annotator.team import invitations
 from tests.support.rasters import data_file
 
 PERSONAS = ["owner", "reviewer", "annotator", "viewer", "stranger", "anonymous"]
@@ -40,6 +41,7 @@ def _world(cast):
     w.job = Job.objects.create(project=cast.project, kind=JobKind.INGEST, target=w.image, created_by=cast.owner)
     w.viewer_membership = Membership.objects.get(project=cast.project, user=cast.viewer)
     w.newcomer = type(cast.owner).objects.create_user(username="newcomer", password="newcomer-pw-1")
+    w.invitation, _token = invitations.create_invitation(cast.project, Role.ANNOTATOR, cast.owner)
     return w
 
 
@@ -75,6 +77,22 @@ ENDPOINTS = [
         "member remove",
         "delete",
         lambda w: f"/api/v1/projects/{w.project.pk}/members/{w.viewer_membership.pk}/",
+        ["owner"],
+        204,
+    ),
+    Endpoint("invitation list", "get", lambda w: f"/api/v1/projects/{w.project.pk}/invitations/", ["owner"], 200),
+    Endpoint(
+        "invitation create",
+        "post",
+        lambda w: f"/api/v1/projects/{w.project.pk}/invitations/",
+        ["owner"],
+        201,
+        body=lambda w: {"role": "reviewer"},
+    ),
+    Endpoint(
+        "invitation revoke",
+        "delete",
+        lambda w: f"/api/v1/projects/{w.project.pk}/invitations/{w.invitation.pk}/",
         ["owner"],
         204,
     ),
@@ -164,7 +182,10 @@ def test_project_list_shows_only_the_callers_projects(cast, client_for, persona)
 
 
 @pytest.mark.parametrize("persona", ["owner", "reviewer", "annotator", "viewer", "stranger"])
-def test_any_signed_in_user_can_create_a_project_and_becomes_its_owner(cast, client_for, persona):
+def test_with_creators_any_every_signed_in_user_can_create_a_project_and_becomes_its_owner(
+    cast, client_for, persona, settings
+):
+    settings.PROJECT_CREATORS = "any"  # the default, staff, is in tests/team/test_project_admin.py
     user = getattr(cast, persona)
     response = client_for(user).post("/api/v1/projects/", {"name": f"{persona}'s survey"}, format="json")
     assert response.status_code == 201

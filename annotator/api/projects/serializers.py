@@ -9,17 +9,36 @@ from rest_framework import serializers
 from annotator.access import role_of
 from annotator.choices import Role
 from annotator.models import LabelClass, Membership, Project
+from annotator.team import projects as project_service
 
 User = get_user_model()
 
 
 class ProjectSerializer(serializers.ModelSerializer):
     my_role = serializers.SerializerMethodField()
+    image_count = serializers.SerializerMethodField(help_text="images in the project")
+    annotation_count = serializers.SerializerMethodField(help_text="annotations in the project (deleted ones aside)")
 
     class Meta:
         model = Project
-        fields = ["id", "name", "description", "sam2_model", "created_at", "updated_at", "my_role"]
-        read_only_fields = ["id", "created_at", "updated_at", "my_role"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "sam2_model",
+            "created_at",
+            "updated_at",
+            "my_role",
+            "image_count",
+            "annotation_count",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at", "my_role", "image_count", "annotation_count"]
+
+    def get_image_count(self, project: Project) -> int:
+        return project_service.contents(project).images
+
+    def get_annotation_count(self, project: Project) -> int:
+        return project_service.contents(project).annotations
 
     def validate_sam2_model(self, name: str) -> str:
         """One of the SAM 2.1 models of the registry; changing it re-encodes every image."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from rest_framework import viewsets
 
+from annotator import access
 from annotator.access import roles_of
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.permissions import ProjectRolePermission
@@ -22,14 +23,24 @@ from annotator.team import projects as project_service
 
 
 class ProjectViewSet(viewsets.ModelViewSet):
-    """Projects the caller is a member of. Creating one makes the caller its owner."""
+    """Projects the caller is a member of, with how many images and annotations each holds.
+
+    Creating one makes the caller its owner; who may create projects is
+    ``GEOPROMPT_PROJECT_CREATORS`` (staff, or any signed-in user). Deleting one (owners)
+    deletes its images, annotations and every stored file.
+    """
 
     serializer_class = ProjectSerializer
     permission_classes = [ProjectRolePermission]
     required_roles = {"create": Role.VIEWER}
 
     def get_queryset(self):
-        return Project.objects.for_user(self.request.user).distinct()
+        return Project.objects.for_user(self.request.user).distinct().with_counts()
+
+    def create(self, request, *args, **kwargs):
+        # Refused before the body is read: the answer does not depend on it.
+        access.check(access.project_creation_refusal(request.user))
+        return super().create(request, *args, **kwargs)
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -38,10 +49,11 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return context
 
     def perform_create(self, serializer):
-        with transaction.atomic():
-            project = serializer.save(created_by=self.request.user)
-            Membership.objects.create(project=project, user=self.request.user, role=Role.OWNER)
-        serializer.context.setdefault("roles", {})[project.pk] = Role.OWNER
+        serializer.instance = project_service.create_project(self.request.user, **serializer.validated_data)
+        serializer.context.setdefault("roles", {})[serializer.instance.pk] = Role.OWNER
+
+    def perform_destroy(self, project):
+        project_service.delete_project(project)
 
     def perform_update(self, serializer):
         previous_model = serializer.instance.sam2_model
