@@ -86,12 +86,6 @@ class InvalidTransition(Conflict):
     code = "invalid_transition"
 
 
-class CheckpointMissing(GeopromptError):
-    """No SAM2 checkpoint file, and untrained weights are not allowed: the server's to fix."""
-
-    code = "checkpoint_missing"
-
-
 class InvitationUsed(Conflict):
     """An invitation link that has already been accepted (each works once)."""
 
@@ -102,6 +96,12 @@ class InvitationExpired(Conflict):
     """An invitation link past its expiry (``GEOPROMPT_INVITATION_MAX_AGE_DAYS``)."""
 
     code = "invitation_expired"
+
+
+class CheckpointMissing(GeopromptError):
+    """No SAM2 checkpoint file, and untrained weights are not allowed: the server's to fix."""
+
+    code = "checkpoint_missing"
 
 
 class StorageError(GeopromptError):
@@ -125,6 +125,8 @@ HTTP_STATUS: dict[str, int] = {
     "stale_version": 409,
     "locked_for_review": 409,
     "invalid_transition": 409,
+    "invitation_used": 409,
+    "invitation_expired": 409,
     "too_large": 413,
     "unsupported_media_type": 415,
     "throttled": 429,
@@ -132,8 +134,6 @@ HTTP_STATUS: dict[str, int] = {
     "server_error": 500,
     "storage": 500,
     "checkpoint_missing": 503,
-    "invitation_used": 409,
-    "invitation_expired": 409,
 }
 
 # DRF's and Django's exceptions -> our codes (checked in order: subclasses first).
