@@ -45,6 +45,16 @@ def test_the_demo_project_gets_the_configured_model(settings, django_capture_on_
     assert Project.objects.get().sam2_model == "sam2.1_hiera_large"
 
 
+@pytest.mark.django_db
+def test_the_demo_owner_is_staff_so_the_demo_can_create_projects_and_invite(django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    with django_capture_on_commit_callbacks(execute=False):
+        call_command("load_demo", stdout=io.StringIO())
+    people = {u.username: u.is_staff for u in get_user_model().objects.all()}
+    assert people == {"owner": True, "reviewer": False, "annotator": False}
+
+
 def _settings_in_a_child(model: str) -> subprocess.CompletedProcess:
     """Start Django in a child process with ``GEOPROMPT_SAM2_MODEL=model`` and print the setting."""
     child_env = {**os.environ, "GEOPROMPT_DEBUG": "true", "GEOPROMPT_SAM2_MODEL": model}

@@ -22,7 +22,7 @@ DEMO_CLASSES = [("field", "#e3b505"), ("pond", "#1f77b4"), ("road", "#7f7f7f"), 
 
 
 class Command(BaseCommand):
-    help = "Create demo users (owner, reviewer, annotator), a demo project and its NAIP image."
+    help = "Create demo users (owner, a staff user; reviewer, annotator), a demo project and its NAIP image."
 
     def add_arguments(self, parser):
         parser.add_argument("--reset-passwords", action="store_true", help="give the demo users new passwords")
@@ -46,6 +46,10 @@ class Command(BaseCommand):
                 else:
                     self.stdout.write(f"  user {username:<10} exists (password unchanged; --reset-passwords)")
                 Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+                if username == "owner" and not user.is_staff:
+                    # The demo's owner runs the server too: new projects, invitations, users.
+                    user.is_staff = True
+                    user.save(update_fields=["is_staff"])
             if created:
                 project.created_by = user_model.objects.get(username="owner")
                 project.save(update_fields=["created_by"])
