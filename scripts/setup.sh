@@ -109,4 +109,6 @@ if ! psql -h "$DB_HOST" -U postgres -d postgres -Atc "select 1 from pg_database 
   psql -h "$DB_HOST" -U postgres -d postgres -qc "create database \"$DB_NAME\""
 fi
 psql -h "$DB_HOST" -U postgres -d "$DB_NAME" -qc "create extension if not exists postgis" >/dev/null
+# The app's own folders; settings only name them (GEOPROMPT_TEMP_DIR defaults to var/tmp).
+mkdir -p var/tmp var/log
 log "ready ($ROOT)"
