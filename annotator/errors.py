@@ -80,6 +80,12 @@ class LockedForReview(Conflict):
     code = "locked_for_review"
 
 
+class JobRunning(Conflict):
+    """A job asked to run again while its worker still reports (a fresh heartbeat)."""
+
+    code = "job_running"
+
+
 class InvalidTransition(Conflict):
     """A review step that does not start from the annotation's state (approving a draft...)."""
 
@@ -122,6 +128,7 @@ HTTP_STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "conflict": 409,
+    "job_running": 409,
     "stale_version": 409,
     "locked_for_review": 409,
     "invalid_transition": 409,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from annotator.sam2 import catalog as sam2_catalog
 from backend.env import (
     database_from_url,
@@ -195,6 +197,19 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # No CELERY_TASK_ROUTES: each job is sent to its runner's queue (annotator/jobs/registry.py).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("GEOPROMPT_TASK_VISIBILITY_S", 3600, minimum=1)}
 CELERY_TASK_ALWAYS_EAGER = env_bool("GEOPROMPT_CELERY_EAGER", False)
+
+# Liveness of running jobs (annotator/jobs/liveness.py): the worker running a job stamps
+# its row every JOB_HEARTBEAT_S seconds; every worker puts a running job whose stamp is
+# older than JOB_STALE_S back in the queue (its worker was killed), and fails it with a
+# message once it has been started JOB_MAX_ATTEMPTS times.
+JOB_HEARTBEAT_S = env_int("GEOPROMPT_JOB_HEARTBEAT_S", 10, minimum=1)
+JOB_STALE_S = env_int("GEOPROMPT_JOB_STALE_S", 60, minimum=2)
+JOB_MAX_ATTEMPTS = env_int("GEOPROMPT_JOB_MAX_ATTEMPTS", 3, minimum=1)
+if JOB_STALE_S < 2 * JOB_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        f"GEOPROMPT_JOB_STALE_S ({JOB_STALE_S}) must be at least twice GEOPROMPT_JOB_HEARTBEAT_S ({JOB_HEARTBEAT_S}),"
+        " or a job that is running well would be taken for one whose worker died."
+    )
 
 # GDAL < 3.9 cannot block file and network access from spatial references; Geoprompt only
 # builds spatial references from EPSG codes and from rasters it has already vetted

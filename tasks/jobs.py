@@ -1,4 +1,5 @@
-"""The one Celery task that runs every job, and the worker step that sends jobs an outage held back."""
+"""The one Celery task that runs every job, and the worker steps that send jobs an outage held back
+and re-queue jobs whose worker died."""
 
 from __future__ import annotations
 
@@ -35,4 +36,26 @@ class PublishPendingJobs(bootsteps.StartStopStep):
             logger.exception("could not send the queued jobs that had not reached the broker")
 
 
+class SweepStaleJobs(bootsteps.StartStopStep):
+    """Every worker re-queues the running jobs whose worker died: once at start, then every few seconds.
+
+    A thread in the worker's main process (:class:`annotator.jobs.JobSweeper`), so it keeps
+    sweeping while this worker runs a long job itself, whatever the pool (there is no Celery beat).
+    """
+
+    def __init__(self, parent, **kwargs) -> None:
+        super().__init__(parent, **kwargs)
+        self.sweeper: jobs.JobSweeper | None = None
+
+    def start(self, parent) -> None:
+        self.sweeper = jobs.JobSweeper()
+        self.sweeper.start()
+
+    def stop(self, parent) -> None:
+        if self.sweeper is not None:
+            self.sweeper.stop()
+            self.sweeper = None
+
+
 current_app.steps["consumer"].add(PublishPendingJobs)
+current_app.steps["worker"].add(SweepStaleJobs)

@@ -40,6 +40,11 @@ PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 
 # Jobs sent by the sweep that follows a successful send inside a request; a worker's
 # sweep at (re)connection sends all of them.
 REQUEST_SWEEP_LIMIT = 100
+# Message priorities on Redis (0 is served first; kombu keeps one list per step 0, 3, 6, 9).
+# A job that a dead worker had started goes ahead of new work, so that it resumes at once
+# instead of at the back of the queue.
+NEW_JOB_PRIORITY = 3
+RESUMED_JOB_PRIORITY = 0
 
 
 def enqueue(kind: JobKind, project: Project, target: models.Model, user) -> Job:
@@ -69,7 +74,8 @@ def enqueue(kind: JobKind, project: Project, target: models.Model, user) -> Job:
 def send(job: Job) -> None:
     """Send the generic task for ``job`` to its runner's queue, with the row's Celery task id.
 
-    The task is sent by name, so this package never imports a task module.
+    The task is sent by name, so this package never imports a task module. A job that was
+    started before (re-queued after its worker died) is sent ahead of new work.
 
     Raises:
         kombu.exceptions.OperationalError (or another error of the broker's client): the
@@ -80,6 +86,7 @@ def send(job: Job) -> None:
         args=[job.pk],
         task_id=job.celery_task_id,
         queue=queue_for(job.kind),
+        priority=RESUMED_JOB_PRIORITY if job.attempts else NEW_JOB_PRIORITY,
         retry=True,
         retry_policy=PUBLISH_RETRY_POLICY,
     )

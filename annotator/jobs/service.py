@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from annotator.choices import JobKind, JobStatus
 from annotator.errors import Conflict, GeopromptError
+from annotator.jobs.liveness import ClaimLost, Heartbeat, claim
 from annotator.jobs.registry import runner_for
 from annotator.models import Job
 
@@ -18,33 +19,55 @@ logger = logging.getLogger(__name__)
 
 
 def run_job(job_id: int) -> Job | None:
-    """Run a Job row through its kind's runner, recording start, finish and errors on the row.
+    """Claim a queued Job row and run it through its kind's runner, recording the outcome on the row.
 
     The runner returns an optional final message. Errors that the services raise on purpose
-    become the job's error text; anything else is logged with its traceback too. A job
-    that already finished (or was cancelled) is skipped; a ``running`` one runs again, as
-    after a worker crash (runners are resumable).
+    become the job's error text; anything else is logged with its traceback too. While it
+    runs, a heartbeat thread stamps the row (:mod:`annotator.jobs.liveness`).
+
+    Only a queued job is run: a finished or cancelled one is skipped, and so is a running
+    one, which is another delivery of a message whose job a worker holds (or held: a job
+    whose worker died is re-queued by :mod:`annotator.jobs.recovery`, then run here).
+
+    Returns:
+        the row (as this run left it, or as found when skipped); None when it is gone.
     """
-    job = Job.objects.filter(pk=job_id).first()
+    job = claim(job_id)
     if job is None:
-        logger.warning("job %s no longer exists; nothing to do", job_id)
-        return None
-    if job.is_finished:
-        logger.info("job %s already %s; skipping", job.pk, job.status)
-        return job
-    runner = runner_for(job.kind)
-    job.mark_running()
+        return _skipped(job_id)
     try:
-        message = runner.run(job)
+        runner = runner_for(job.kind)
+        with Heartbeat(job):
+            message = runner.run(job)
+    except ClaimLost:
+        logger.warning("job %s was taken from this run (re-queued or retried); stopping here", job.pk)
+        job.refresh_from_db()
+        return job
     except GeopromptError as exc:
         job.mark_failed(exc.message)
     except Exception as exc:
         logger.exception("job %s failed", job.pk)
         job.mark_failed(f"{type(exc).__name__}: {exc}")
     else:
-        job.refresh_from_db(fields=["status"])
-        if job.status == JobStatus.RUNNING:
-            job.mark_succeeded(message or "")
+        job.mark_succeeded(message or "")
+    job.refresh_from_db()
+    return job
+
+
+def _skipped(job_id: int) -> Job | None:
+    """Log why a delivery of job ``job_id`` does not run it; the row as found."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        logger.warning("job %s no longer exists; nothing to do", job_id)
+    elif job.status == JobStatus.RUNNING:
+        logger.info(
+            "job %s is already running (%s, heartbeat %.0f s ago); this delivery is a duplicate and is dropped",
+            job.pk,
+            job.worker or "unknown worker",
+            job.heartbeat_age_s() or 0.0,
+        )
+    else:
+        logger.info("job %s already %s; skipping", job.pk, job.status)
     return job
 
 

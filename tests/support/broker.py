@@ -57,8 +57,21 @@ class RedisServer:
         return redis.Redis.from_url(self.url, socket_connect_timeout=1)
 
     def queue_length(self, queue: str) -> int:
-        """Messages waiting in a Celery queue (a Redis list named after the queue)."""
-        return int(self.client().llen(queue))
+        """Messages waiting in a Celery queue, at every priority.
+
+        kombu keeps one Redis list per priority step: the queue's name for priority 0, then
+        the name, kombu's separator and the step for the steps 3, 6 and 9.
+        """
+        client = self.client()
+        return sum(int(client.llen(queue if step == 0 else f"{queue}\x06\x16{step}")) for step in (0, 3, 6, 9))
+
+    def queue_priorities(self, queue: str) -> list[int]:
+        """The priority step of each message waiting in ``queue``, in the order they will be served."""
+        client = self.client()
+        served: list[int] = []
+        for step in (0, 3, 6, 9):
+            served += [step] * int(client.llen(queue if step == 0 else f"{queue}\x06\x16{step}"))
+        return served
 
 
 @contextlib.contextmanager

@@ -32,11 +32,15 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = STATE_WAIT_S,
 class WorkerProcess:
     """A real ``celery worker`` process bound to the test database and a storage root."""
 
-    def __init__(self, db_url: str, storage_root: Path, log_path: Path, queues: str = "default,encode"):
+    def __init__(
+        self, db_url: str, storage_root: Path, log_path: Path, queues: str = "default,encode", pool: str = "solo"
+    ):
+        """``pool``: ``solo`` runs jobs in the worker's main process, ``prefork`` in one child (as scripts/run.sh)."""
         self.db_url = db_url
         self.storage_root = storage_root
         self.log_path = log_path
         self.queues = queues
+        self.pool = pool
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -60,7 +64,8 @@ class WorkerProcess:
                 "worker",
                 "-Q",
                 self.queues,
-                "--pool=solo",
+                f"--pool={self.pool}",
+                "--concurrency=1",
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",

@@ -7,6 +7,7 @@ import math
 import shapely
 from rest_framework import serializers
 
+from annotator.api.jobs.serializers import job_summary
 from annotator.geometry import rfc7946_bbox, split_antimeridian
 from annotator.imagery.tiles import tile_url_template
 from annotator.jobs import latest_job_for
@@ -81,12 +82,12 @@ class ImageSerializer(serializers.ModelSerializer):
         return {"url_template": tile_url_template(image, request.user), "tile_size": 256, "min_zoom": 0, "max_zoom": 22}
 
     def get_job(self, image: Image) -> dict | None:
-        """The latest job on this image (ingest or encode) with its progress."""
+        """The latest job on this image (ingest or encode) with its progress, and whether its worker is gone."""
         jobs = self.context.get("latest_jobs")
         job = jobs.get(image.pk) if jobs is not None else latest_job_for(image)
         if job is None:
             return None
-        return {"id": job.pk, "kind": job.kind, "status": job.status, "progress": job.progress, "message": job.message}
+        return job_summary(job)
 
     def get_encoding(self, image: Image) -> dict | None:
         """SAM2 features: model, untrained flag, windows, estimated bytes (windows x 8 MiB), stored bytes."""

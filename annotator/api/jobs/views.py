@@ -1,4 +1,4 @@
-"""API of background jobs: read their rows, cancel them."""
+"""API of background jobs: read their rows, cancel them, retry them."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class JobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     serializer_class = JobSerializer
     permission_classes = [ProjectRolePermission]
-    required_roles = {"cancel": Role.ANNOTATOR}
+    required_roles = {"cancel": Role.ANNOTATOR, "retry": Role.OWNER}
 
     def get_queryset(self):
         return Job.objects.filter(project__in=Project.objects.for_user(self.request.user)).select_related(
@@ -47,3 +47,10 @@ class JobViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             raise PermissionDenied("Only the project's owners or the job's creator can cancel it.")
         job = job_service.cancel(job)
         return Response(JobSerializer(job).data, status=status.HTTP_200_OK)
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a failed, cancelled or stuck job again (owners); 409 ``job_running`` while its worker reports."""
+        job = job_service.retry(self.get_object())
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
