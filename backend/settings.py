@@ -143,8 +143,6 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
-# Uploads larger than this go to a temporary file, never to memory.
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 # Team set-up in the app: who may create projects (``staff``, or ``any`` signed-in user), and
 # how long the one-time links stay valid that owners copy to invite someone to a project
 # and staff copy to let someone choose a password (no mail server is needed for either).
@@ -153,6 +151,8 @@ INVITATION_MAX_AGE_DAYS = env_int("GEOPROMPT_INVITATION_MAX_AGE_DAYS", 7, minimu
 PASSWORD_LINK_MAX_AGE_DAYS = env_int("GEOPROMPT_PASSWORD_LINK_MAX_AGE_DAYS", 3, minimum=1)
 PASSWORD_RESET_TIMEOUT = PASSWORD_LINK_MAX_AGE_DAYS * 24 * 3600  # Django's password-link tokens, seconds
 
+# Uploads larger than this go to a temporary file, never to memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024**2
 FILE_UPLOAD_TEMP_DIR = TEMP_DIR
 FILE_UPLOAD_HANDLERS = ["annotator.imagery.uploads.SizeLimitedUploadHandler"]
 
