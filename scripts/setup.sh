@@ -90,7 +90,7 @@ fi
 
 # --- frontend ---------------------------------------------------------------------
 FSTAMP=frontend/dist/.lock.sha256
-FWANT=$(cat frontend/package-lock.json frontend/build.mjs frontend/src/* | sha256sum | cut -d' ' -f1)
+FWANT=$(find frontend/package-lock.json frontend/build.mjs frontend/src -type f -print0 | sort -z | xargs -0 cat | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$FSTAMP" 2>/dev/null)" != "$FWANT" ]; then
   log "building the frontend"
   (cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
