@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import uuid
@@ -30,6 +31,8 @@ MAX_STEPS = 32
 LOGITS_SHAPE = (256, 256)
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
+logger = logging.getLogger(__name__)
+
 _client: redis.Redis | None = None
 _client_url = ""
 _lock = threading.Lock()
@@ -40,7 +43,8 @@ def client() -> redis.Redis:
     global _client, _client_url
     with _lock:
         if _client is None or _client_url != settings.REDIS_URL:
-            _client = redis.Redis.from_url(settings.REDIS_URL)
+            # Short timeouts: a click must not hang on an unreachable Redis (see ``available``).
+            _client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=2)
             _client_url = settings.REDIS_URL
         return _client
 
@@ -99,7 +103,19 @@ def _logits_key(session_id: str, digest: str) -> str:
 
 
 def previous_logits(session_id: str, step: Step) -> np.ndarray | None:
-    """The mask input for ``step``: float32 [1, 256, 256] logits of its longest stored prefix, or None."""
+    """The mask input for ``step``: float32 [1, 256, 256] logits of its longest stored prefix, or None.
+
+    None too when Redis cannot be reached: the click is then decoded from its prompts alone
+    (as a first click is), rather than failing.
+    """
+    try:
+        return _previous_logits(session_id, step)
+    except redis.exceptions.RedisError as exc:
+        logger.warning("prompt session %s unavailable, decoding without the previous mask: %s", session_id, exc)
+        return None
+
+
+def _previous_logits(session_id: str, step: Step) -> np.ndarray | None:
     raw = client().get(_meta_key(session_id))
     if raw is None:
         return None
@@ -114,8 +130,20 @@ def previous_logits(session_id: str, step: Step) -> np.ndarray | None:
     return np.frombuffer(data, dtype=np.float16).astype(np.float32).reshape(1, *LOGITS_SHAPE)
 
 
-def record(session_id: str, step: Step, logits: np.ndarray) -> None:
-    """Store ``step`` with its low-resolution logits [256, 256]; steps it does not extend are dropped."""
+def record(session_id: str, step: Step, logits: np.ndarray) -> bool:
+    """Store ``step`` with its low-resolution logits [256, 256]; steps it does not extend are dropped.
+
+    Returns False, having stored nothing, when Redis cannot be reached.
+    """
+    try:
+        _record(session_id, step, logits)
+    except redis.exceptions.RedisError as exc:
+        logger.warning("prompt session %s not saved: %s", session_id, exc)
+        return False
+    return True
+
+
+def _record(session_id: str, step: Step, logits: np.ndarray) -> None:
     r = client()
     ttl = settings.SAM2_PROMPT_SESSION_TTL_S
     raw = r.get(_meta_key(session_id))

@@ -564,7 +564,7 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
                 break
         result = _better(tried)
         step = _step_for(result.window, prompts)
-        prompt_sessions.record(session_id, step, result.low_res[result.best])
+        session_saved = prompt_sessions.record(session_id, step, result.low_res[result.best])
     t_poly = time.perf_counter()
     ref = result.window
     area = _area_transformer(image.crs_wkt, *image_center(image))
@@ -608,6 +608,9 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
         "model": tile.model_name,
         "untrained": tile.untrained,
         "session_id": session_id,
+        # False when Redis was unreachable: the outline is good, but the next click of this
+        # session starts afresh instead of refining it.
+        "session_saved": session_saved,
         "used_previous_mask": result.used_previous_mask,
         "area_m2": best_area,
         "simplify_px": best_outline.simplify_px,

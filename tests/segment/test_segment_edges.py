@@ -76,3 +76,25 @@ def test_prompt_session_locks_do_not_grow_with_the_number_of_sessions():
     locks = {id(service._session_lock(f"session-{i}")) for i in range(5000)}
     assert len(locks) <= len(service._SESSION_LOCKS)
     assert service._session_lock("same") is service._session_lock("same")
+
+
+def test_a_click_while_redis_is_down_still_gets_its_outline_without_refinement(cast, client_for, tmp_path, settings):
+    from tests.support.broker import RedisServer
+
+    pixels = np.full((3, 120, 160), 40, dtype=np.uint8)
+    pixels[:, 40:80, 50:110] = 220
+    path = synthetic_raster(tmp_path / "field.tif", pixels, "EPSG:32614", from_origin(500_000, 5_200_000, 5, 5))
+    image = encode_cached(ingest_file(cast.project, cast.owner, path))
+    west, south, east, north = image.footprint.extent
+    click = {"positive": [[(west + east) / 2, (south + north) / 2]], "min_area_px": 1}
+    redis_server = RedisServer(tmp_path / "redis.log")
+    redis_server.start()
+    settings.REDIS_URL = redis_server.url  # prompt sessions live there
+    client = client_for(cast.annotator)
+    first = post(client, image.pk, click).json()["properties"]
+    assert first["session_saved"] is True
+    redis_server.stop()
+    again = post(client, image.pk, {**click, "session_id": first["session_id"]})
+    assert again.status_code == 200, again.content
+    assert again.json()["properties"]["session_saved"] is False
+    assert again.json()["properties"]["used_previous_mask"] is False
