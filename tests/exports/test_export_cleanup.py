@@ -180,6 +180,11 @@ def test_a_killed_workers_export_folder_is_swept_when_a_worker_starts(
     worker.start()  # returns once the worker says "ready.", after its worker_ready sweep
     try:
         assert not left[0].exists(), worker.log_path.read_text()[-3000:]
+        assert recent.exists()
+        # The new worker also finds the killed build's job lost (its process is gone) and runs
+        # it again from the start, in a folder of its own that it removes when it is done.
+        assert wait_for(lambda: Job.objects.get(pk=job_id).is_finished), worker.log_path.read_text()[-3000:]
+        assert Job.objects.get(pk=job_id).status == JobStatus.SUCCEEDED
         assert [p.name for p in temp_root.iterdir()] == ["tmp-recent.upload.tif"]
     finally:
         worker.stop()
