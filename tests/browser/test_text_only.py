@@ -40,18 +40,6 @@ def assert_no_script_ran(session) -> None:
     assert not session.console_errors, session.console_errors
 
 
-def settle(page) -> None:
-    """Wait until the map has stopped moving (a page zooms to its annotation when it opens)."""
-    view = "() => { const m = window.geoprompt.map; const c = m.getCenter(); return [c.lat, c.lng, m.getZoom()]; }"
-    before = page.evaluate(view)
-    for _ in range(50):
-        page.wait_for_timeout(100)
-        now = page.evaluate(view)
-        if now == before:
-            return
-        before = now
-
-
 @pytest.fixture
 def payloads(cast, make_user):
     """The cast's project renamed, and one member whose every string carries a payload."""
@@ -114,7 +102,7 @@ def test_user_strings_carrying_scripts_show_as_text_on_every_page(payloads, brow
     expect(page.locator("#label-status")).to_contain_text(LABEL)
     expect(page.locator("#selection")).to_contain_text(f"by {USERNAME}")
     # Zoom out to see both annotations and the area, once the page has finished zooming in.
-    settle(page)
+    page.locator("body[data-ready=true]").wait_for()
     page.evaluate(f"window.geoprompt.map.setView([{CENTRE[1]}, {CENTRE[0] + 0.0008}], 16, {{animate: false}})")
     page.wait_for_function("window.geoprompt.map.getZoom() === 16")
     area_label = page.locator(".area-label")

@@ -87,7 +87,9 @@ def drag_a_vertex(page, dx: float, dy: float) -> None:
           return best;
         }"""
     # A page that has just opened may still be zooming to the annotation: take the handle
-    # once it has stopped moving, or the press lands beside it and pans the map instead.
+    # once the page says its first view is set and the handle has stopped moving, or the
+    # press lands beside it and pans the map instead.
+    page.locator("body[data-ready=true]").wait_for()
     x, y = page.evaluate(script)
     for _ in range(50):
         page.wait_for_timeout(100)

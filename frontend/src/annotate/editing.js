@@ -255,5 +255,10 @@ export async function focus(id) {
   const result = await api(`/api/v1/annotations/${id}/`);
   if (!result.ok) return toast(`Annotation #${id}: ${errorText(result)}`, "error");
   await adopt(result.data);
-  map.fitBounds(state.current.layer.getBounds(), { padding: [80, 80], maxZoom: 19 });
+  // Resolve once the zoom has ended (Leaflet fires moveend even when the view is unchanged),
+  // so that what follows sees the final view.
+  await new Promise((resolve) => {
+    map.once("moveend", resolve);
+    map.fitBounds(state.current.layer.getBounds(), { padding: [80, 80], maxZoom: 19 });
+  });
 }

@@ -42,8 +42,9 @@ async function start() {
   transition.classesLoaded(await loadClasses(projectId));
   await pollImage();
   if (focusId) await focus(focusId);
-  loadAnnotations();
-  loadAreas();
+  await Promise.all([loadAnnotations(), loadAreas()]);
+  // The page has its first view and data: tests wait for this state instead of for time.
+  document.body.dataset.ready = "true";
 }
 
 // For tests and the console: a plain copy of what the page holds.
