@@ -1,8 +1,8 @@
 // Bundles each page's entry point (and Leaflet's and Geoman's CSS and images) into dist/.
 import { build } from "esbuild";
-import { cpSync, mkdirSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync } from "node:fs";
 
-rmSync("dist", { recursive: true, force: true });
+// No rmSync: several builds may run side by side; esbuild overwrites each bundle in place.
 mkdirSync("dist/geoprompt", { recursive: true });
 
 await build({

@@ -42,6 +42,9 @@ class Project(models.Model):
     allow_self_approval = models.BooleanField(
         default=False, help_text="whether a reviewer may approve an annotation they authored"
     )
+    require_label = models.BooleanField(
+        default=True, help_text="whether an annotation needs a label class before it is submitted"
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -82,7 +85,10 @@ class LabelClass(models.Model):
         default="#ff7f0e",
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour like #1f77b4.")],
     )
-    order = models.PositiveIntegerField(default=0)
+    order = models.PositiveIntegerField(default=0, help_text="position in the list; keys 1-9 follow it")
+    archived = models.BooleanField(
+        default=False, help_text="hidden from new work, kept on the annotations that use it"
+    )
     attributes = models.JSONField(
         default=list,
         blank=True,
