@@ -196,11 +196,10 @@ class ChipDataset:
             self.png_futures.popleft().result()
         self.png_pool.shutdown()
         files: dict[str, object] = {}
-        splits = [name for name, n in self.chips.items() if n]
         if self.coco is not None:
             files["coco"] = self.coco.close()
         if ExportFormat.YOLO in self.formats:
-            files["yolo"] = write_data_yaml(self.out_dir, self.class_names, splits)
+            files["yolo"] = write_data_yaml(self.out_dir, self.class_names)
         if self.stac is not None:
             files["stac"] = self.stac.close()
         return files

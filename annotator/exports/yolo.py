@@ -14,6 +14,7 @@ import yaml
 
 from annotator.exports.chips import Chip
 from annotator.exports.coco import ChipObject, polygons_of
+from annotator.exports.options import SPLIT_NAMES
 
 
 def label_lines(objects: list[ChipObject], size: int) -> list[str]:
@@ -37,10 +38,17 @@ def write_labels(out_dir: Path, chip: Chip, objects: list[ChipObject]) -> str:
     return relative
 
 
-def write_data_yaml(out_dir: Path, class_names: list[str], splits: list[str]) -> str:
-    """``data.yaml``: dataset root, image folder per split and class names by index."""
-    data = {"path": ".", "names": dict(enumerate(class_names)), "nc": len(class_names)}
-    for split in splits:
+def write_data_yaml(out_dir: Path, class_names: list[str]) -> str:
+    """``data.yaml``: dataset root, the image folder of each split and class names by index.
+
+    Every split (train, val, test) is named, even one that received no chips: Ultralytics
+    needs ``train`` and ``val`` to read the file, and ``yolo val split=test`` needs ``test``.
+    An empty split has no folder in the archive (the export's summary counts its chips).
+    """
+    data: dict[str, object] = {"path": "."}
+    for split in SPLIT_NAMES:
         data[split] = f"images/{split}"
+    data["names"] = dict(enumerate(class_names))
+    data["nc"] = len(class_names)
     (out_dir / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return "data.yaml"

@@ -135,6 +135,24 @@ def test_yolo_polygons_are_normalised_and_match_the_sources(cast, scene, tmp_pat
 
 
 @pytest.mark.django_db
+def test_yolo_data_yaml_names_train_val_and_test_even_when_a_split_got_no_chips(cast, scene, tmp_path):
+    # One 1024 px chip covers the whole NAIP scene (934 x 723 px): every object goes to one split.
+    export = build_sync(cast.project, cast.owner, ["yolo"], options={"chip_size": 1024})
+    unzip(export, tmp_path)
+
+    data = yaml.safe_load((tmp_path / "data.yaml").read_text())
+    assert {split: data[split] for split in ("train", "val", "test")} == {
+        "train": "images/train",
+        "val": "images/val",
+        "test": "images/test",
+    }
+    assert data["path"] == "." and data["nc"] == 2 and data["names"] == {0: "field", 1: "pond"}
+    filled = [split for split in ("train", "val", "test") if (tmp_path / data[split]).is_dir()]
+    assert len(filled) == 1
+    assert len(list((tmp_path / data[filled[0]]).glob("*.png"))) == 1
+
+
+@pytest.mark.django_db
 def test_mask_chips_equal_the_rasterised_polygons_with_nodata_beyond_the_image(cast, scene, tmp_path):
     image, sources, classes = scene
     export = build_sync(cast.project, cast.owner, ["masks"], options={"chip_size": 1024})
