@@ -39,6 +39,9 @@ from annotator.models import (
 _GEOD = Geod(ellps="WGS84")
 ATTRIBUTE_TYPES = ("text", "number", "choice", "boolean")
 _MISSING: Any = object()
+# Two geometries whose vertices are closer than this (degrees, EPSG:4326; about 0.1 mm) are the
+# same: a geometry sent back as the API gave it has been through a decimal round trip.
+SAME_GEOMETRY_DEG = 1e-9
 
 
 # --- geometry --------------------------------------------------------------------------
@@ -337,7 +340,9 @@ def update_annotation(
 ) -> Annotation:
     """Change geometry, label or attributes of the version the caller names.
 
-    A rejected annotation that is edited goes back to ``draft`` (to be submitted again).
+    A rejected annotation that is edited goes back to ``draft`` (to be submitted again). An
+    update that changes nothing (the same geometry within ``SAME_GEOMETRY_DEG``, label class
+    and attributes) writes nothing: no version, no change of state.
 
     Raises:
         PermissionDenied: the user may not edit it (someone else's, or a viewer).
@@ -348,6 +353,7 @@ def update_annotation(
         annotation = lock(annotation_id)
         Access.of(user, annotation.project).check("edit", annotation)
         check_version(annotation, expected_version, required=True)
+        stored = (annotation.geometry.clone(), annotation.label_class_id, annotation.attributes)
         if geometry is not _MISSING:
             annotation.geometry = clean_geometry(parse_geojson(geometry), annotation.image)
             annotation.area_m2 = geodesic_area_m2(annotation.geometry)
@@ -356,12 +362,27 @@ def update_annotation(
         if attributes is not _MISSING or label_class_id is not _MISSING:
             values = annotation.attributes if attributes is _MISSING else attributes
             annotation.attributes = clean_attributes(annotation.label_class, values)
+        if _unchanged(annotation, *stored):
+            # Saving what is stored (a deselect, a repeated request) is no new version: the
+            # history stays a list of real changes.
+            annotation.geometry = stored[0]
+            return annotation
         if annotation.state == AnnotationState.REJECTED:
             annotation.state = AnnotationState.DRAFT
         annotation.version += 1
         annotation.save()
         version_row(annotation, VersionAction.UPDATED, user).save()
     return annotation
+
+
+def _unchanged(annotation: Annotation, geometry: GEOSGeometry, label_class_id: int | None, attributes: dict) -> bool:
+    """Whether ``annotation`` (changed in memory) still holds the stored geometry (EPSG:4326),
+    label class and attributes."""
+    return (
+        annotation.label_class_id == label_class_id
+        and annotation.attributes == attributes
+        and annotation.geometry.equals_exact(geometry, SAME_GEOMETRY_DEG)
+    )
 
 
 def delete_annotation(annotation_id: int, user, *, expected_version: int | None = None) -> Annotation:
