@@ -6,7 +6,6 @@ Geometries are GeoJSON in EPSG:4326."""
 from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
-from django.contrib.gis.db.models.functions import PointOnSurface
 from django.contrib.gis.geos import Polygon
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -15,7 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator.api.base import ProjectScopedMixin
-from annotator.api.permissions import ProjectRolePermission, caller_access
+from annotator.api.permissions import ProjectRolePermission, caller_access, caller_role
 from annotator.api.workflow import serializers as s
 from annotator.choices import Role
 from annotator.errors import InvalidInput
@@ -243,11 +242,69 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         )
 
 
+class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    """Areas of an image assigned to annotators, with their completion. Owners manage them;
+    annotators see their own areas, other members see all."""
+
+    serializer_class = s.AssignedAreaSerializer
+    pagination_class = None
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        project = self.get_collection_project()
+        queryset = AssignedArea.objects.filter(project=project).select_related("assignee")
+        if caller_role(self.request, project) == Role.ANNOTATOR:
+            queryset = queryset.filter(assignee=self.request.user)
+        image = self.request.query_params.get("image")
+        if image is not None and image.isdigit():
+            queryset = queryset.filter(image_id=int(image))
+        return queryset
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "progress": getattr(self, "_progress", {})}
+
+    def _respond(self, areas, many: bool, code: int = status.HTTP_200_OK) -> Response:
+        items = list(areas) if many else [areas]
+        self._progress = dashboard_service.area_progress(a.pk for a in items)
+        return Response(self.get_serializer(areas, many=many).data, status=code)
+
+    def list(self, request, *args, **kwargs):
+        return self._respond(self.get_queryset(), many=True)
+
+    def retrieve(self, request, *args, **kwargs):
+        return self._respond(self.get_object(), many=False)
+
+    @extend_schema(request=s.AssignedAreaInputSerializer, responses={201: s.AssignedAreaSerializer})
+    def create(self, request, *args, **kwargs):
+        body = s.AssignedAreaInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        data["image_id"] = data.pop("image")
+        area = comment_service.save_area(self.get_collection_project(), user=request.user, **data)
+        return self._respond(area, many=False, code=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.AssignedAreaInputSerializer, responses=s.AssignedAreaSerializer)
+    def partial_update(self, request, *args, **kwargs):
+        area = self.get_object()
+        body = s.AssignedAreaInputSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        current = {
+            "image_id": area.image_id,
+            "geometry": {"type": "Polygon", "coordinates": area.geometry.coords},
+            "assignee": area.assignee.username if area.assignee else None,
+            "name": area.name,
+        }
+        changes = dict(body.validated_data)
+        if "image" in changes:
+            changes["image_id"] = changes.pop("image")
+        area = comment_service.save_area(area.project, area=area, **{**current, **changes})
+        return self._respond(area, many=False)
+
+
 class CommentThreadViewSet(
     ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """Comment threads pinned to annotations or points; filter by image, annotation, resolved;
-    ``live=true`` leaves out the threads of deleted annotations."""
+    """Comment threads pinned to annotations or points; filter by image, annotation, resolved."""
 
     serializer_class = s.CommentThreadSerializer
     required_roles = {
@@ -262,7 +319,6 @@ class CommentThreadViewSet(
             CommentThread.objects.filter(project=self.get_collection_project())
             .select_related("project", "created_by", "resolved_by")
             .prefetch_related("comments__author")
-            .annotate(anchor_point=PointOnSurface("annotation__geometry"))
         )
         params = self.request.query_params
         for name in ("image", "annotation"):
@@ -270,13 +326,7 @@ class CommentThreadViewSet(
                 queryset = queryset.filter(**{f"{name}_id": int(params[name])})
         if params.get("resolved") in ("true", "false"):
             queryset = queryset.filter(resolved=params["resolved"] == "true")
-        if params.get("live") == "true":
-            queryset = queryset.exclude(annotation__deleted_at__isnull=False)
         return queryset
-
-    def get_serializer_context(self):
-        access = caller_access(self.request, self.get_collection_project())
-        return {**super().get_serializer_context(), "access": access}
 
     @extend_schema(request=s.CommentThreadInputSerializer, responses={201: s.CommentThreadSerializer})
     def create(self, request, *args, **kwargs):
