@@ -13,6 +13,13 @@ their role, on whether they wrote it, and on its review state:
 * ``reject`` (submitted → rejected): reviewers and owners.
 * ``comment`` (open a thread on it): annotators, reviewers and owners.
 
+On a comment thread (:meth:`Access.thread_actions`):
+
+* ``reply``: annotators, reviewers and owners, open or resolved.
+* ``resolve`` (an open thread) and ``reopen`` (a resolved one): the thread's creator
+  (an annotator or above), reviewers and owners. The author of a rejected annotation
+  answers the reviewer's thread; the reviewer decides that it is settled.
+
 Outside projects, for the whole server:
 
 * creating a project: staff users, or every signed-in user when
@@ -37,6 +44,7 @@ from annotator.errors import Conflict, GeopromptError, InvalidTransition, Locked
 from annotator.models import Annotation, AnnotationState, CommentThread, Membership, Project
 
 ANNOTATION_ACTIONS = ("approve", "comment", "delete", "edit", "reject", "submit")
+THREAD_ACTIONS = ("reopen", "reply", "resolve")
 
 # transition -> (states it starts from, state it leads to)
 TRANSITIONS: dict[str, tuple[tuple[AnnotationState, ...], AnnotationState]] = {
@@ -260,3 +268,25 @@ class Access:
     def first_refusal(self, action: str, annotation: Annotation) -> GeopromptError | None:
         """The error a service would raise for ``action`` now (its version aside), or None."""
         return self.refusal(action, annotation) or self.state_refusal(action, annotation)
+
+    # --- comment threads -------------------------------------------------------------------
+
+    def thread_refusal(self, action: str, thread: CommentThread) -> PermissionDenied | None:
+        """Why this user may not ``reply`` to, ``resolve`` or ``reopen`` the thread, or None.
+
+        Resolving a resolved thread (or reopening an open one) is not refused: it changes
+        nothing. :meth:`thread_actions` lists only the one that changes the thread.
+        """
+        if action == "reply":
+            return None if self.at_least(COMMENTER) else PermissionDenied("Viewers cannot comment.")
+        if action in ("resolve", "reopen"):
+            if may_resolve(self.role, self.user_id, thread):
+                return None
+            return PermissionDenied("Only the thread's author, reviewers and owners resolve threads.")
+        raise ValueError(f"Unknown thread action {action!r}; one of {', '.join(THREAD_ACTIONS)}.")
+
+    def thread_actions(self, thread: CommentThread) -> list[str]:
+        """What this user may do with the thread now, sorted (no queries): ``reply``, and
+        ``resolve`` while it is open or ``reopen`` once it is resolved."""
+        pointless = "resolve" if thread.resolved else "reopen"
+        return [a for a in THREAD_ACTIONS if a != pointless and self.thread_refusal(a, thread) is None]

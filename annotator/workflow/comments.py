@@ -10,8 +10,8 @@ from django.contrib.gis.geos import GEOSException, Point
 from django.db import transaction
 from django.utils import timezone
 
-from annotator.access import COMMENTER, may_resolve, require_role, role_of
-from annotator.errors import InvalidInput, PermissionDenied
+from annotator.access import COMMENTER, Access, check, require_role
+from annotator.errors import InvalidInput
 from annotator.models import Annotation, AssignedArea, CommentThread, Image, Project, ReviewComment
 from annotator.workflow.annotations import clean_geometry, parse_geojson
 
@@ -70,14 +70,14 @@ def open_thread(
 
 
 def reply(thread: CommentThread, user, body: Any) -> ReviewComment:
-    require_role(user, thread.project_id, COMMENTER, "Viewers cannot comment.")
+    """Answer the thread (annotators and up; see :meth:`Access.thread_refusal`)."""
+    check(Access.of(user, thread.project).thread_refusal("reply", thread))
     return ReviewComment.objects.create(thread=thread, author=user, body=_clean_body(body))
 
 
 def set_resolved(thread: CommentThread, user, resolved: bool) -> CommentThread:
     """Resolve or reopen a thread: its creator, reviewers and owners may."""
-    if not may_resolve(role_of(user, thread.project_id), user.pk, thread):
-        raise PermissionDenied("Only the thread's author, reviewers and owners resolve threads.")
+    check(Access.of(user, thread.project).thread_refusal("resolve" if resolved else "reopen", thread))
     thread.resolved = resolved
     thread.resolved_by = user if resolved else None
     thread.resolved_at = timezone.now() if resolved else None

@@ -8,7 +8,7 @@ from rest_framework_gis.fields import GeometryField
 from rest_framework_gis.pagination import GeoJsonPagination
 from rest_framework_gis.serializers import GeoFeatureModelSerializer
 
-from annotator.access import ANNOTATION_ACTIONS, Access
+from annotator.access import ANNOTATION_ACTIONS, THREAD_ACTIONS, Access
 from annotator.api.fields import Rfc7946GeometryField
 from annotator.models import (
     Annotation,
@@ -156,12 +156,36 @@ class ReviewCommentSerializer(serializers.ModelSerializer):
         fields = ["id", "author", "body", "created_at"]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.JSONField(allow_null=True, help_text="GeoJSON Point, EPSG:4326"))
+    def get_anchor(self, thread: CommentThread) -> dict | None:
+        point = thread.point or getattr(thread, "anchor_point", None)
+        if point is None:
+            return None
+        # Stored geometries of images across the antimeridian run past 180° (one frame).
+        return {"type": "Point", "coordinates": [((point.x + 180.0) % 360.0) - 180.0, point.y]}
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=THREAD_ACTIONS)))
+    def get_allowed_actions(self, thread: CommentThread) -> list[str]:
+        access: Access = self.context["access"]
+        return access.thread_actions(thread)
+
 
 class CommentThreadSerializer(serializers.ModelSerializer):
+    """A thread with its comments, oldest first.
+
+    ``anchor`` is where a map pins it (GeoJSON Point, EPSG:4326, longitude in [-180, 180)):
+    its ``point``, else a point on its annotation's surface, which the view annotates as
+    ``anchor_point`` (a point inside even a ring-shaped polygon, unlike its centroid).
+    ``allowed_actions`` are what the caller may do with it now
+    (:meth:`annotator.access.Access.thread_actions`; ``access`` in the context).
+    """
+
     point = GeometryField(read_only=True)
+    anchor = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     resolved_by = serializers.CharField(source="resolved_by.username", read_only=True, default=None)
     comments = ReviewCommentSerializer(many=True, read_only=True)
+    allowed_actions = serializers.SerializerMethodField()
 
     class Meta:
         model = CommentThread
@@ -177,6 +201,8 @@ class CommentThreadSerializer(serializers.ModelSerializer):
             "resolved_by",
             "resolved_at",
             "comments",
+            "anchor",
+            "allowed_actions",
         ]
         read_only_fields = fields
 

@@ -6,6 +6,7 @@ Geometries are GeoJSON in EPSG:4326."""
 from __future__ import annotations
 
 from django.contrib.contenttypes.models import ContentType
+from django.contrib.gis.db.models.functions import PointOnSurface
 from django.contrib.gis.geos import Polygon
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -304,7 +305,8 @@ class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 class CommentThreadViewSet(
     ProjectScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
-    """Comment threads pinned to annotations or points; filter by image, annotation, resolved."""
+    """Comment threads pinned to annotations or points; filter by image, annotation, resolved;
+    ``live=true`` leaves out the threads of deleted annotations."""
 
     serializer_class = s.CommentThreadSerializer
     required_roles = {
@@ -319,6 +321,7 @@ class CommentThreadViewSet(
             CommentThread.objects.filter(project=self.get_collection_project())
             .select_related("project", "created_by", "resolved_by")
             .prefetch_related("comments__author")
+            .annotate(anchor_point=PointOnSurface("annotation__geometry"))
         )
         params = self.request.query_params
         for name in ("image", "annotation"):
@@ -326,7 +329,13 @@ class CommentThreadViewSet(
                 queryset = queryset.filter(**{f"{name}_id": int(params[name])})
         if params.get("resolved") in ("true", "false"):
             queryset = queryset.filter(resolved=params["resolved"] == "true")
+        if params.get("live") == "true":
+            queryset = queryset.exclude(annotation__deleted_at__isnull=False)
         return queryset
+
+    def get_serializer_context(self):
+        access = caller_access(self.request, self.get_collection_project())
+        return {**super().get_serializer_context(), "access": access}
 
     @extend_schema(request=s.CommentThreadInputSerializer, responses={201: s.CommentThreadSerializer})
     def create(self, request, *args, **kwargs):
