@@ -104,6 +104,27 @@ class InvitationExpired(Conflict):
     code = "invitation_expired"
 
 
+# --- label rules: label classes in use, what a submit needs ---------------------------
+
+
+class InUse(Conflict):
+    """A label class that annotations use cannot be deleted (archive it instead)."""
+
+    code = "in_use"
+
+
+class LabelRequired(Conflict):
+    """A submit of an annotation without a label class, in a project that requires one."""
+
+    code = "label_required"
+
+
+class AttributesRequired(Conflict):
+    """A submit of an annotation whose required attributes (of its label class) are missing."""
+
+    code = "attributes_required"
+
+
 class CheckpointMissing(GeopromptError):
     """No SAM2 checkpoint file, and untrained weights are not allowed: the server's to fix."""
 
@@ -134,6 +155,9 @@ HTTP_STATUS: dict[str, int] = {
     "invalid_transition": 409,
     "invitation_used": 409,
     "invitation_expired": 409,
+    "in_use": 409,
+    "label_required": 409,
+    "attributes_required": 409,
     "too_large": 413,
     "unsupported_media_type": 415,
     "throttled": 429,

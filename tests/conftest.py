@@ -63,7 +63,9 @@ def cast(db, make_user):
         pass
 
     c = Cast()
-    c.project = Project.objects.create(name="Prairie fields")
+    # The cast submits bare outlines; the label rule (on by default) is tested where a test
+    # turns it on (tests/workflow/test_label_classes.py, tests/workflow/test_label_rules.py).
+    c.project = Project.objects.create(name="Prairie fields", require_label=False)
     c.other_project = Project.objects.create(name="Someone else's")
     for role in PERSONAS:
         user = make_user(role)

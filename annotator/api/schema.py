@@ -44,6 +44,8 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("MembershipViewSet", "update"): (409,),
     ("MembershipViewSet", "partial_update"): (409,),
     ("MembershipViewSet", "destroy"): (409,),
+    # A label class that annotations use is archived, not deleted (in_use).
+    ("LabelClassViewSet", "destroy"): (409,),
     # Only queued or running jobs are cancelled.
     ("JobViewSet", "cancel"): (409,),
     # A job still running with a fresh heartbeat, one that succeeded, or one a newer job replaced.
@@ -67,7 +69,8 @@ ERROR_DESCRIPTIONS = {
     401: "No credentials, or a token that is not valid.",
     403: "The caller's role does not allow this (or the CSRF check of a session failed).",
     404: "Nothing of that id in a project the caller is a member of.",
-    409: "The request clashes with the current state (`code`: conflict, stale_version, locked_for_review...).",
+    409: "The request clashes with the current state "
+    "(`code`: conflict, stale_version, locked_for_review, label_required, in_use...).",
     413: "The request body or uploaded file is larger than the server accepts.",
     415: "The request body's media type is not one the operation accepts.",
     503: "The server cannot do this now (`code`: checkpoint_missing).",

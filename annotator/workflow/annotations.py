@@ -180,18 +180,29 @@ def clean_attribute_definitions(definitions: Any) -> list[dict[str, Any]]:
             raise InvalidInput(
                 f"Attribute {name!r} has type {kind!r}; use one of {', '.join(ATTRIBUTE_TYPES)}.", field="attributes"
             )
-        definition: dict[str, Any] = {"name": name, "type": kind, "required": bool(item.get("required", False))}
+        if extra := sorted(set(item) - {"name", "type", "required", "choices"}):
+            raise InvalidInput(f"Attribute {name!r} has unknown keys: {', '.join(extra)}.", field="attributes")
+        required = item.get("required", False)
+        if not isinstance(required, bool):
+            raise InvalidInput(f"Attribute {name!r}: required must be true or false.", field="attributes")
+        definition: dict[str, Any] = {"name": name, "type": kind, "required": required}
         if kind == "choice":
             choices = item.get("choices")
             if not isinstance(choices, list) or not choices or not all(isinstance(c, str) for c in choices):
                 raise InvalidInput(f"Attribute {name!r} needs a list of text choices.", field="attributes")
+            if len(set(choices)) != len(choices):
+                raise InvalidInput(f"Attribute {name!r} lists a choice twice.", field="attributes")
             definition["choices"] = choices
+        elif "choices" in item and item["choices"] not in (None, []):
+            raise InvalidInput(f"Only choice attributes have choices; {name!r} is a {kind}.", field="attributes")
         cleaned.append(definition)
     return cleaned
 
 
 def clean_attributes(label_class: LabelClass | None, attributes: Any) -> dict[str, Any]:
-    """Check an annotation's attribute values against its class's definitions."""
+    """Check an annotation's attribute values against its class's definitions: known names,
+    values of their type. Required ones may still be missing on a draft: a submit asks for
+    them (:func:`annotator.workflow.labels.check_submittable`)."""
     if attributes is None:
         attributes = {}
     if not isinstance(attributes, dict):
@@ -203,8 +214,6 @@ def clean_attributes(label_class: LabelClass | None, attributes: Any) -> dict[st
         raise InvalidInput(f"Unknown attribute(s) for {where}: {', '.join(unknown)}.", field="attributes")
     for name, definition in definitions.items():
         if name not in attributes or attributes[name] is None:
-            if definition.get("required"):
-                raise InvalidInput(f"Attribute {name!r} is required.", field="attributes")
             continue
         value = attributes[name]
         kind = definition["type"]
@@ -220,12 +229,33 @@ def clean_attributes(label_class: LabelClass | None, attributes: Any) -> dict[st
     return {k: v for k, v in attributes.items() if v is not None}
 
 
-def label_class_for(project: Project, label_class_id: int | None) -> LabelClass | None:
+def carried_over(label_class: LabelClass | None, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``attributes`` that ``label_class`` defines with a matching type: what an
+    annotation keeps when its class changes (the others belonged to the old class)."""
+    kept = {}
+    for name, value in (attributes or {}).items():
+        try:
+            kept.update(clean_attributes(label_class, {name: value}))
+        except InvalidInput:
+            continue
+    return kept
+
+
+def label_class_for(
+    project: Project, label_class_id: int | None, *, current_id: int | None = None
+) -> LabelClass | None:
+    """The project's class ``label_class_id``; an archived one only if the annotation already has it."""
     if label_class_id is None:
         return None
     label_class = LabelClass.objects.filter(project=project, pk=label_class_id).first()
     if label_class is None:
         raise InvalidInput(f"Label class {label_class_id} is not in this project.", field="label_class")
+    if label_class.archived and label_class.pk != current_id:
+        raise InvalidInput(
+            f"The label class {label_class.name!r} is archived: it stays on the annotations that have it, "
+            "but new work takes another class.",
+            field="label_class",
+        )
     return label_class
 
 
@@ -357,11 +387,15 @@ def update_annotation(
         if geometry is not _MISSING:
             annotation.geometry = clean_geometry(parse_geojson(geometry), annotation.image)
             annotation.area_m2 = geodesic_area_m2(annotation.geometry)
+        previous_class_id = annotation.label_class_id
         if label_class_id is not _MISSING:
-            annotation.label_class = label_class_for(annotation.project, label_class_id)
-        if attributes is not _MISSING or label_class_id is not _MISSING:
-            values = annotation.attributes if attributes is _MISSING else attributes
-            annotation.attributes = clean_attributes(annotation.label_class, values)
+            annotation.label_class = label_class_for(
+                annotation.project, label_class_id, current_id=annotation.label_class_id
+            )
+        if attributes is not _MISSING:
+            annotation.attributes = clean_attributes(annotation.label_class, attributes)
+        elif annotation.label_class_id != previous_class_id:
+            annotation.attributes = carried_over(annotation.label_class, annotation.attributes)
         if _unchanged(annotation, *stored):
             # Saving what is stored (a deselect, a repeated request) is no new version: the
             # history stays a list of real changes.

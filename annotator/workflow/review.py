@@ -27,6 +27,7 @@ from annotator.models import (
     ReviewComment,
     VersionAction,
 )
+from annotator.workflow import labels
 from annotator.workflow.annotations import check_version, lock, version_row
 
 _ACTION_VERSION = {
@@ -53,6 +54,8 @@ def transition(annotation_id: int, action: str, user, *, comment: str = "", expe
         StaleVersion: ``expected_version`` is not the current version.
         InvalidTransition: the annotation is not in a state the step starts from.
         InvalidInput: a rejection without a comment.
+        LabelRequired, AttributesRequired: a submit of an annotation without the label class
+            or the required attributes the project asks for (:mod:`annotator.workflow.labels`).
     """
     _sources, target = TRANSITIONS[action]
     comment = (comment or "").strip()
@@ -64,6 +67,8 @@ def transition(annotation_id: int, action: str, user, *, comment: str = "", expe
         access.check(action, annotation)
         check_version(annotation, expected_version, required=False)
         access.check_state(action, annotation)
+        if action == "submit":
+            labels.check_submittable(annotation)
         now = timezone.now()
         annotation.state = target
         if action == "submit":

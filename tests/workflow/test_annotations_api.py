@@ -114,7 +114,6 @@ class TestAttributes:
     @pytest.mark.parametrize(
         ("attributes", "reason"),
         [
-            ({}, "'roof' is required"),
             ({"roof": "thatched"}, "one of ['flat', 'gabled']"),
             ({"roof": "flat", "storeys": "two"}, "'storeys' must be a number"),
             ({"roof": "flat", "occupied": "yes"}, "'occupied' must be a boolean"),

@@ -26,6 +26,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "sam2_model",
+            "require_label",
             "created_at",
             "updated_at",
             "my_role",
@@ -86,14 +87,19 @@ class MembershipUpdateSerializer(serializers.ModelSerializer):
 
 
 class LabelClassSerializer(serializers.ModelSerializer):
+    """A label class. ``order`` changes only through the reorder action (new classes go last);
+    ``annotation_count`` is how many live annotations use it (a used class is archived, not
+    deleted)."""
+
     attributes = serializers.JSONField(
         required=False, help_text="[{name, type: text|number|choice|boolean, required, choices}]"
     )
+    annotation_count = serializers.IntegerField(read_only=True, help_text="live annotations with this class")
 
     class Meta:
         model = LabelClass
-        fields = ["id", "name", "colour", "order", "attributes"]
-        read_only_fields = ["id"]
+        fields = ["id", "name", "colour", "order", "archived", "attributes", "annotation_count"]
+        read_only_fields = ["id", "order", "annotation_count"]
 
     def validate_attributes(self, definitions):
         from annotator.errors import InvalidInput
@@ -112,3 +118,9 @@ class LabelClassSerializer(serializers.ModelSerializer):
         if clash.exists():
             raise serializers.ValidationError(f"A label class named {name!r} already exists.")
         return name
+
+
+class LabelClassOrderSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(), help_text="every label class id of the project, in the new order"
+    )

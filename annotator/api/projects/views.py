@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from django.db import transaction
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from annotator import access
 from annotator.access import roles_of
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.permissions import ProjectRolePermission
 from annotator.api.projects.serializers import (
+    LabelClassOrderSerializer,
     LabelClassSerializer,
     MembershipSerializer,
     MembershipUpdateSerializer,
@@ -20,6 +24,7 @@ from annotator.errors import Conflict
 from annotator.models import LabelClass, Membership, Project
 from annotator.sam2 import encode_jobs
 from annotator.team import projects as project_service
+from annotator.workflow import labels
 
 
 class ProjectViewSet(viewsets.ModelViewSet):
@@ -93,13 +98,32 @@ class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 
 
 class LabelClassViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
-    """Label classes of a project (name, colour, order); only owners change them."""
+    """Label classes of a project in their order (keys 1-9 follow it), with how many annotations
+    use each; only owners change them. A class in use is archived, not deleted (409 ``in_use``)."""
 
     serializer_class = LabelClassSerializer
     pagination_class = None
 
     def get_queryset(self):
-        return LabelClass.objects.filter(project=self.get_collection_project())
+        classes = LabelClass.objects.filter(project=self.get_collection_project()).order_by("order", "name", "pk")
+        return labels.with_usage(classes)
 
     def perform_create(self, serializer):
-        serializer.save(project=self.get_collection_project())
+        serializer.instance = labels.create_label_class(self.get_collection_project(), **serializer.validated_data)
+        serializer.instance.annotation_count = 0
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        serializer.instance = self.get_queryset().get(pk=serializer.instance.pk)  # with its annotation_count
+
+    def perform_destroy(self, label_class):
+        labels.delete_label_class(label_class)
+
+    @extend_schema(request=LabelClassOrderSerializer, responses=LabelClassSerializer(many=True))
+    @action(detail=False, methods=["post"])
+    def reorder(self, request, project_pk=None):
+        """Put the classes in the order of ``ids`` (every class of the project, archived ones too)."""
+        body = LabelClassOrderSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        labels.reorder(self.get_collection_project(), body.validated_data["ids"])
+        return Response(self.get_serializer(self.get_queryset(), many=True).data)
