@@ -69,10 +69,12 @@ def run_ingest_job(job: Job) -> str:
     return f"{image.width} x {image.height} px, {image.band_count} band(s)"
 
 
-def set_band_mapping(image: Image, mapping: list[int] | None, stretch: list[list[float]] | None) -> Image:
+def set_band_mapping(image: Image, mapping: list[int] | None, stretch: list[list[float]] | None, user=None) -> Image:
     """Change which bands are shown as R, G, B and their stretch (source units).
 
-    Without an explicit stretch, the stretch follows the new bands' p2/p98.
+    Without an explicit stretch, the stretch follows the new bands' p2/p98. A change queues
+    a SAM2 encode job by ``user`` (the features of the old bands are deleted); the same
+    values again change nothing.
     """
     if image.band_count is None:
         raise InvalidInput("The image has not been ingested yet.", field="band_mapping")
@@ -105,7 +107,7 @@ def set_band_mapping(image: Image, mapping: list[int] | None, stretch: list[list
             # SAM2 saw the old bands: its features are deleted and the image encoded again.
             from annotator.sam2.encode_jobs import reencode
 
-            reencode(image)
+            reencode(image, user)
     return image
 
 

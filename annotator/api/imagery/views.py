@@ -67,7 +67,7 @@ class ImageViewSet(
             image.name = image_service.clean_name(data["name"])
             image.save(update_fields=["name", "updated_at"])
         if "band_mapping" in data or "stretch" in data:
-            image_service.set_band_mapping(image, data.get("band_mapping"), data.get("stretch"))
+            image_service.set_band_mapping(image, data.get("band_mapping"), data.get("stretch"), request.user)
         return Response(ImageSerializer(image, context=self.get_serializer_context()).data)
 
     def perform_destroy(self, image):
