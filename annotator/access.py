@@ -29,6 +29,12 @@ Outside projects, for the whole server:
   themselves (the last admin would lock everyone out).
 * inviting people to a project (one-time links for a role): the project's owners.
 
+Assigned areas (parts of an image given to a member to annotate; they may overlap):
+
+* drawing, naming, (re)assigning and deleting them: reviewers and owners
+  (:data:`AREA_MANAGER`); annotators see only their own, other members all of them.
+* being given one: members who may annotate (:data:`ASSIGNABLE`), never viewers.
+
 Services raise the refusal this module gives; the API sends
 :meth:`Access.allowed_actions` with every annotation so that the page never guesses.
 """
@@ -40,7 +46,14 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from annotator.choices import ROLE_RANK, Role
-from annotator.errors import Conflict, GeopromptError, InvalidTransition, LockedForReview, PermissionDenied
+from annotator.errors import (
+    Conflict,
+    GeopromptError,
+    InvalidInput,
+    InvalidTransition,
+    LockedForReview,
+    PermissionDenied,
+)
 from annotator.models import Annotation, AnnotationState, CommentThread, Membership, Project
 
 ANNOTATION_ACTIONS = ("approve", "comment", "delete", "edit", "reject", "submit")
@@ -165,6 +178,49 @@ def check(refusal: GeopromptError | None) -> None:
     """Raise the refusal, if there is one."""
     if refusal is not None:
         raise refusal
+
+
+# --- assigned areas ----------------------------------------------------------------------
+
+# The least role that draws, names, (re)assigns and deletes assigned areas: handing out work
+# is the reviewers' call, as they are the ones who check it.
+AREA_MANAGER = Role.REVIEWER
+# The least role a member needs to be given an area: one who may annotate it.
+ASSIGNABLE = Role.ANNOTATOR
+AREA_ACTIONS = ("delete", "edit")
+
+
+def area_refusal(role: Role | str | None) -> PermissionDenied | None:
+    """Why a member with ``role`` may not create, change or delete assigned areas, or None."""
+    if at_least(role, AREA_MANAGER):
+        return None
+    return PermissionDenied("Only reviewers and owners draw, assign and delete areas.")
+
+
+def may_manage_areas(role: Role | str | None) -> bool:
+    return area_refusal(role) is None
+
+
+def sees_only_own_areas(role: Role | str | None) -> bool:
+    """Whether a member with ``role`` sees only the areas assigned to them (annotators)."""
+    return role is not None and Role(role) == Role.ANNOTATOR
+
+
+def area_actions(role: Role | str | None) -> list[str]:
+    """What a member with ``role`` may do with an existing area, sorted (no queries)."""
+    return list(AREA_ACTIONS) if may_manage_areas(role) else []
+
+
+def assignee_refusal(username: str, role: Role | str | None) -> InvalidInput | None:
+    """Why the member ``username`` (whose project role is ``role``) cannot be given an area, or None."""
+    if role is None:
+        return InvalidInput(f"{username} is not a member of this project.", field="assignee")
+    if not at_least(role, ASSIGNABLE):
+        return InvalidInput(
+            f"{username} is a {role} and cannot annotate; give the area to an annotator, a reviewer or an owner.",
+            field="assignee",
+        )
+    return None
 
 
 # --- annotations -----------------------------------------------------------------------

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from annotator.api.assignments import views as assignment_views
 from annotator.api.exports import views as export_views
 from annotator.api.imagery import views as imagery_views
 from annotator.api.jobs import views as job_views
@@ -24,10 +25,13 @@ in_project = r"projects/(?P<project_pk>\d+)"
 router.register(f"{in_project}/annotations", workflow_views.ProjectAnnotationViewSet, basename="project-annotation")
 router.register("annotations", workflow_views.AnnotationViewSet, basename="annotation")
 router.register(f"{in_project}/review", workflow_views.ReviewViewSet, basename="review")
-router.register(f"{in_project}/areas", workflow_views.AssignedAreaViewSet, basename="area")
 router.register(f"{in_project}/comments", workflow_views.CommentThreadViewSet, basename="comment-thread")
 router.register(f"{in_project}/dashboard", workflow_views.DashboardViewSet, basename="dashboard")
 router.register(f"{in_project}/imports", workflow_views.VectorImportViewSet, basename="vector-import")
+# Assigned areas, each member's tasks, progress per image and area.
+router.register(f"{in_project}/areas", assignment_views.AssignedAreaViewSet, basename="area")
+router.register(f"{in_project}/progress", assignment_views.ProjectProgressViewSet, basename="project-progress")
+router.register("tasks", assignment_views.TaskViewSet, basename="task")
 # Team set-up: invitation links (owners), user accounts (staff).
 router.register(f"{in_project}/invitations", team_views.ProjectInvitationViewSet, basename="project-invitation")
 router.register("users", team_views.UserViewSet, basename="user")

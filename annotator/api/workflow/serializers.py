@@ -14,7 +14,6 @@ from annotator.models import (
     Annotation,
     AnnotationState,
     AnnotationVersion,
-    AssignedArea,
     CommentThread,
     ReviewComment,
     VectorImport,
@@ -123,29 +122,6 @@ class AnnotationPagination(GeoJsonPagination):
         links = {name: page["properties"][name] for name in ("count", "next", "previous")}
         required = ["type", "count", "next", "previous", "features"]
         return {"allOf": [schema, {"type": "object", "required": required, "properties": links}]}
-
-
-class AssignedAreaSerializer(GeoFeatureModelSerializer):
-    """An assigned area as a GeoJSON Feature (Polygon, EPSG:4326) with its progress."""
-
-    assignee = serializers.CharField(source="assignee.username", read_only=True, default=None)
-    progress = serializers.SerializerMethodField()
-
-    class Meta:
-        model = AssignedArea
-        geo_field = "geometry"
-        fields = ["id", "project", "image", "name", "assignee", "created_at", "progress"]
-        read_only_fields = fields
-
-    def get_progress(self, area: AssignedArea) -> dict | None:
-        return self.context.get("progress", {}).get(area.pk)
-
-
-class AssignedAreaInputSerializer(serializers.Serializer):
-    image = serializers.IntegerField()
-    geometry = serializers.JSONField(help_text="GeoJSON Polygon, EPSG:4326")
-    assignee = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
 class ReviewCommentSerializer(serializers.ModelSerializer):

@@ -15,7 +15,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator.api.base import ProjectScopedMixin
-from annotator.api.permissions import ProjectRolePermission, caller_access, caller_role
+from annotator.api.permissions import ProjectRolePermission, caller_access
 from annotator.api.workflow import serializers as s
 from annotator.choices import Role
 from annotator.errors import InvalidInput
@@ -241,65 +241,6 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
                 "remaining": item.remaining,
             }
         )
-
-
-class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
-    """Areas of an image assigned to annotators, with their completion. Owners manage them;
-    annotators see their own areas, other members see all."""
-
-    serializer_class = s.AssignedAreaSerializer
-    pagination_class = None
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_queryset(self):
-        project = self.get_collection_project()
-        queryset = AssignedArea.objects.filter(project=project).select_related("assignee")
-        if caller_role(self.request, project) == Role.ANNOTATOR:
-            queryset = queryset.filter(assignee=self.request.user)
-        image = self.request.query_params.get("image")
-        if image is not None and image.isdigit():
-            queryset = queryset.filter(image_id=int(image))
-        return queryset
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "progress": getattr(self, "_progress", {})}
-
-    def _respond(self, areas, many: bool, code: int = status.HTTP_200_OK) -> Response:
-        items = list(areas) if many else [areas]
-        self._progress = dashboard_service.area_progress(a.pk for a in items)
-        return Response(self.get_serializer(areas, many=many).data, status=code)
-
-    def list(self, request, *args, **kwargs):
-        return self._respond(self.get_queryset(), many=True)
-
-    def retrieve(self, request, *args, **kwargs):
-        return self._respond(self.get_object(), many=False)
-
-    @extend_schema(request=s.AssignedAreaInputSerializer, responses={201: s.AssignedAreaSerializer})
-    def create(self, request, *args, **kwargs):
-        body = s.AssignedAreaInputSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
-        data["image_id"] = data.pop("image")
-        area = comment_service.save_area(self.get_collection_project(), user=request.user, **data)
-        return self._respond(area, many=False, code=status.HTTP_201_CREATED)
-
-    @extend_schema(request=s.AssignedAreaInputSerializer, responses=s.AssignedAreaSerializer)
-    def partial_update(self, request, *args, **kwargs):
-        area = self.get_object()
-        body = s.AssignedAreaInputSerializer(data=request.data, partial=True)
-        body.is_valid(raise_exception=True)
-        current = {
-            "image_id": area.image_id,
-            "geometry": {"type": "Polygon", "coordinates": area.geometry.coords},
-            "assignee": area.assignee.username if area.assignee else None,
-            "name": area.name,
-        }
-        changes = dict(body.validated_data)
-        if "image" in changes:
-            changes["image_id"] = changes.pop("image")
-        area = comment_service.save_area(area.project, area=area, **{**current, **changes})
-        return self._respond(area, many=False)
 
 
 class CommentThreadViewSet(
