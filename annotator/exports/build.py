@@ -12,6 +12,14 @@ Layout of the archive::
     masks/<split>/<chip>.tif            class-id GeoTIFFs aligned with the chips
     stac/catalog.json, stac/items/      STAC catalog, one label item per chip
 
+Label attributes (per label class, filled in on each annotation) go wherever a format has
+per-object properties: GeoJSON and GeoPackage as ``attr_<name>`` properties / typed columns,
+the Shapefile as one JSON text column ``attributes`` (see :mod:`.gis`), COCO as each
+annotation entry's ``attributes`` object (see :mod:`.coco`). YOLO lines, the class-id masks
+and the STAC raster label items hold a class per object or pixel and nothing more, so they
+carry none. ``manifest.json`` lists every label class (archived ones too, which are exported
+like the others) with its attribute definitions.
+
 Chips are produced image by image and chip row by chip row; each row fetches only the
 annotations that cross it (PostGIS intersects on the row's EPSG:4326 footprint), so memory
 holds one chip row's objects at a time, and every writer streams to its files. What does
@@ -206,7 +214,7 @@ class ChipDataset:
 
 
 def _chip_objects(
-    chip: Chip, tree: shapely.STRtree, pixel_geometries, ids, categories: list[int | None]
+    chip: Chip, tree: shapely.STRtree, pixel_geometries, ids, categories: list[int | None], attributes: list[dict]
 ) -> list[ChipObject]:
     """The annotations inside ``chip``, clipped to it, in chip pixel coordinates."""
     c0, r0, c1, r1 = chip.pixel_box
@@ -218,7 +226,7 @@ def _chip_objects(
         if clipped.is_empty or clipped.area <= 0:
             continue
         local = shapely.affinity.translate(clipped, -c0, -r0)
-        objects.append(ChipObject(int(ids[k]), categories[k], local))
+        objects.append(ChipObject(int(ids[k]), categories[k], local, attributes[k]))
     objects.sort(key=lambda o: o.annotation_id)
     return objects
 
@@ -280,18 +288,19 @@ def _cut_chips(
                 top, size = row[0].row_off, row[0].size
                 strip = pixel_rect_4326(image, (-1, top - 1, image.width + 1, top + size + 1), to_4326)
                 strip_geos = GEOSGeometry(memoryview(shapely.to_wkb(strip)), srid=4326)
-                ids, pixel_geometries, categories = [], [], []
+                ids, pixel_geometries, categories, attributes = [], [], [], []
                 for batch in iter_batches(queryset.filter(image=image, geometry__intersects=strip_geos)):
                     ids.extend(batch.ids.tolist())
                     pixel_geometries.extend(mapper(batch.geometries).tolist())
                     categories.extend(dataset.category_of.get(c) for c in batch.class_ids.tolist())
+                    attributes.extend(batch.attributes.tolist())
                 tree = shapely.STRtree(pixel_geometries)
                 for chip in row:
                     check()
                     if chip.guard:
                         done += 1
                         continue
-                    objects = _chip_objects(chip, tree, pixel_geometries, ids, categories)
+                    objects = _chip_objects(chip, tree, pixel_geometries, ids, categories, attributes)
                     done += 1
                     if objects or options.include_empty_chips:
                         rgb, valid = read_chip(src, image, chip)
@@ -342,6 +351,7 @@ def _build(export: Export, progress: Progress, check: Callable[[], None]) -> Exp
     queryset = annotation_queryset(export.project, filters)
     image_ids = sorted(set(queryset.values_list("image_id", flat=True).distinct()))
     images = list(Image.objects.filter(pk__in=image_ids).order_by("pk"))
+    classes = list(LabelClass.objects.filter(project=export.project).order_by("order", "name", "pk"))
     counts: dict[str, object] = {"annotations": queryset.count(), "images": len(images)}
     manifest: dict[str, object] = {
         "export": export.pk,
@@ -354,6 +364,11 @@ def _build(export: Export, progress: Progress, check: Callable[[], None]) -> Exp
         "images": [
             {"id": i.pk, "name": i.name, "crs": i.crs_wkt, "epsg": i.epsg, "geotransform": i.geotransform}
             for i in images
+        ],
+        # Every class, archived ones too, with the definitions of the attributes the files carry.
+        "label_classes": [
+            {"id": c.pk, "name": c.name, "colour": c.colour, "archived": c.archived, "attributes": c.attributes}
+            for c in classes
         ],
     }
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}export-{export.pk}-", dir=temp_dir()) as tmp:
@@ -368,6 +383,7 @@ def _build(export: Export, progress: Progress, check: Callable[[], None]) -> Exp
             ),
             images,
             options.crs,
+            gis.attribute_columns(classes),
         )
         if formats & {ExportFormat.COCO, ExportFormat.YOLO, ExportFormat.MASKS, ExportFormat.STAC}:
             progress(0.3, "cutting chips")

@@ -5,6 +5,8 @@ carries ``crs`` (WKT), ``epsg`` and ``geotransform`` (GDAL order, chip pixel →
 Segmentations are polygons in chip pixel coordinates (x = col, y = row, origin at the
 chip's top-left corner); an object with holes, which COCO polygons cannot express, is
 written as uncompressed RLE instead. Categories are the project's label classes, ids from 1.
+Each annotation entry carries the object's label attributes as ``attributes`` (name → value,
+as annotators filled them in; ``{}`` for none), the key CVAT's COCO files use.
 
 The JSON is streamed: image and annotation entries go to temporary files as they are made
 and are joined into the final file at the end, so memory never holds the whole dataset.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,7 @@ class ChipObject:
     annotation_id: int
     category_id: int  # 1-based, as in COCO; the semantic mask value too
     geometry: shapely.Geometry
+    attributes: dict = field(default_factory=dict)  # label attributes: name → value
 
 
 def polygons_of(geometry: shapely.Geometry) -> list[shapely.Polygon]:
@@ -139,6 +142,7 @@ class CocoWriter:
                     "bbox": [x0, y0, x1 - x0, y1 - y0],
                     "iscrowd": 0,
                     "geoprompt_annotation_id": obj.annotation_id,
+                    "attributes": obj.attributes,
                 },
             )
             self.next_annotation_id += 1

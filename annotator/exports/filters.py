@@ -123,6 +123,7 @@ ROW_FIELDS = (
     "submitted_at",
     "reviewed_at",
     "wkb",
+    "attributes",
 )
 
 
@@ -139,6 +140,7 @@ class AnnotationBatch:
     areas_m2: np.ndarray
     timestamps: dict[str, np.ndarray] = field(default_factory=dict)  # ISO 8601 strings or None
     geometries: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    attributes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # dicts: name → value
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -163,7 +165,15 @@ def _batch(rows: list[tuple]) -> AnnotationBatch:
             for i, name in zip(range(7, 11), ("created", "updated", "submitted", "reviewed"), strict=True)
         },
         geometries=shapely.from_wkb([bytes(w) for w in columns[11]]),
+        attributes=_objects([a or {} for a in columns[12]]),
     )
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-d object array of ``values`` (np.asarray would make a list of dicts something else)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 def iter_batches(queryset: QuerySet[Annotation], batch_size: int = BATCH_SIZE) -> Iterator[AnnotationBatch]:
