@@ -47,8 +47,10 @@ def counts_by_state(project: Project) -> dict[str, Any]:
     }
 
 
-def counts_by_class(project: Project) -> list[dict[str, Any]]:
-    """Per label class (``null`` for unlabelled): counts per state and area (m²)."""
+def counts_by_class(project: Project, history: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per label class (``null`` for unlabelled) with live annotations: counts per state,
+    area (m²), and the class's review history (:func:`review_history`)."""
+    history = history if history is not None else review_history(project)
     rows = (
         Annotation.objects.live()
         .filter(project=project)
@@ -63,14 +65,18 @@ def counts_by_class(project: Project) -> list[dict[str, Any]]:
             "count": r["count"],
             "area_m2": r["class_area_m2"] or 0.0,
             "by_state": {s: r[s] for s in STATES},
+            **history["by_class"].get(r["label_class_id"], _empty_history()),
         }
         for r in rows
     ]
 
 
-def counts_by_annotator(project: Project) -> list[dict[str, Any]]:
-    """Per author: created, submitted (ever), pending, approved, rejected, approval rate, and
-    the median time from (latest) submission to review, in seconds."""
+def counts_by_annotator(project: Project, history: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Per author: created, submitted (ever), pending, approved and rejected now, area (m²),
+    merged with their review history (:func:`review_history`, keys of :data:`HISTORY_KEYS`).
+
+    Authors whose annotations were all deleted still appear when they have a review history.
+    """
     users = get_user_model()._meta.db_table
     table = Annotation._meta.db_table
     sql = f"""
@@ -80,10 +86,7 @@ def counts_by_annotator(project: Project) -> list[dict[str, Any]]:
                count(*) FILTER (WHERE a.state = 'submitted') AS pending,
                count(*) FILTER (WHERE a.state = 'approved') AS approved,
                count(*) FILTER (WHERE a.state = 'rejected') AS rejected,
-               sum(a.area_m2) AS area_m2,
-               percentile_cont(0.5) WITHIN GROUP (
-                   ORDER BY extract(epoch FROM a.reviewed_at - a.submitted_at)
-               ) FILTER (WHERE a.reviewed_at IS NOT NULL AND a.submitted_at IS NOT NULL) AS median_review_s
+               sum(a.area_m2) AS area_m2
         FROM {table} a LEFT JOIN {users} u ON u.id = a.author_id
         WHERE a.project_id = %s AND a.deleted_at IS NULL
         GROUP BY a.author_id, u.username
@@ -92,9 +95,10 @@ def counts_by_annotator(project: Project) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [project.pk])
         rows = cursor.fetchall()
+    history = history if history is not None else review_history(project)
+    by_author = dict(history["by_annotator"])
     result = []
-    for author_id, username, created, submitted, pending, approved, rejected, area, median in rows:
-        reviewed = approved + rejected
+    for author_id, username, created, submitted, pending, approved, rejected, area in rows:
         result.append(
             {
                 "author": author_id,
@@ -104,16 +108,145 @@ def counts_by_annotator(project: Project) -> list[dict[str, Any]]:
                 "pending_review": pending,
                 "approved": approved,
                 "rejected": rejected,
-                "approval_rate": approved / reviewed if reviewed else None,
-                "median_review_s": float(median) if median is not None else None,
                 "area_m2": area or 0.0,
+                **_without_username(by_author.pop(author_id, _empty_history())),
             }
         )
+    for author_id, figures in by_author.items():  # authors of deleted annotations only
+        result.append(
+            {
+                "author": author_id,
+                "username": figures["username"],
+                "created": 0,
+                "submitted": 0,
+                "pending_review": 0,
+                "approved": 0,
+                "rejected": 0,
+                "area_m2": 0.0,
+                **_without_username(figures),
+            }
+        )
+    result.sort(key=lambda r: (r["username"] is None, r["username"] or ""))
     return result
 
 
+# --- review history: the figures come from the version rows (one per review event) ------
+
+HISTORY_KEYS = (
+    "submissions",
+    "approvals",
+    "rejections",
+    "reviewed",
+    "first_pass_approved",
+    "first_pass_approval_rate",
+    "resubmissions",
+    "median_review_s",
+)
+
+
+def _without_username(figures: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in figures.items() if k != "username"}
+
+
+def _empty_history() -> dict[str, Any]:
+    return {
+        "submissions": 0,
+        "approvals": 0,
+        "rejections": 0,
+        "reviewed": 0,
+        "first_pass_approved": 0,
+        "first_pass_approval_rate": None,
+        "resubmissions": 0,
+        "median_review_s": None,
+    }
+
+
+def _history_figures(submissions, approvals, rejections, reviewed, first_pass, resubmissions, median):
+    return {
+        "submissions": submissions,
+        "approvals": approvals,
+        "rejections": rejections,
+        "reviewed": reviewed,
+        "first_pass_approved": first_pass,
+        "first_pass_approval_rate": first_pass / reviewed if reviewed else None,
+        "resubmissions": resubmissions,
+        "median_review_s": float(median) if median is not None else None,
+    }
+
+
+def review_history(project: Project) -> dict[str, Any]:
+    """What the reviews did, counted from the review events, in one query.
+
+    Every submit, approve and reject writes an ``AnnotationVersion`` row (action, user,
+    ``created_at``, comment), single or bulk alike, so the figures keep what the current
+    states forget: an annotation rejected, fixed and approved counts one rejection and
+    is not a first-pass approval. Events of deleted annotations count too (the review
+    happened). Work is attributed to the annotation's author and its current label class.
+
+    Returns:
+        ``total``: the figures of the whole project; ``by_annotator``: by author id (with
+        ``username``); ``by_class``: by label class id (``None``: unlabelled). Each holds
+        ``submissions``, ``approvals`` and ``rejections`` (events ever); ``reviewed``
+        (annotations with at least one decision); ``first_pass_approved`` (of those, the
+        ones whose first decision was an approval) and ``first_pass_approval_rate`` (their
+        share, 0 to 1, None when nothing was reviewed); ``resubmissions`` (submissions whose
+        previous decision was a rejection: the rework); ``median_review_s`` (median seconds
+        from a submission to the decision on it).
+    """
+    versions = AnnotationVersion._meta.db_table
+    table = Annotation._meta.db_table
+    users = get_user_model()._meta.db_table
+    # One pass over the project's review events: window functions give each event the
+    # submission it answers and the decisions before it; GROUPING SETS then aggregate the
+    # same rows per author, per class and in total.
+    sql = f"""
+        WITH events AS (
+            SELECT a.author_id, a.label_class_id, v.action, v.created_at,
+                   max(v.created_at) FILTER (WHERE v.action = 'submitted') OVER running AS submitted_at,
+                   max(v.version) FILTER (WHERE v.action = 'rejected') OVER earlier AS last_rejected,
+                   max(v.version) FILTER (WHERE v.action = 'approved') OVER earlier AS last_approved,
+                   count(*) FILTER (WHERE v.action IN ('approved', 'rejected')) OVER earlier AS decisions_before
+            FROM {versions} v JOIN {table} a ON a.id = v.annotation_id
+            WHERE a.project_id = %s AND v.action IN ('submitted', 'approved', 'rejected')
+            WINDOW running AS (PARTITION BY v.annotation_id ORDER BY v.version),
+                   earlier AS (PARTITION BY v.annotation_id ORDER BY v.version
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        )
+        SELECT GROUPING(e.author_id, u.username) AS by_author, GROUPING(e.label_class_id) AS by_class,
+               e.author_id, u.username, e.label_class_id,
+               count(*) FILTER (WHERE e.action = 'submitted') AS submissions,
+               count(*) FILTER (WHERE e.action = 'approved') AS approvals,
+               count(*) FILTER (WHERE e.action = 'rejected') AS rejections,
+               count(*) FILTER (WHERE e.action IN ('approved', 'rejected') AND e.decisions_before = 0) AS reviewed,
+               count(*) FILTER (WHERE e.action = 'approved' AND e.decisions_before = 0) AS first_pass,
+               count(*) FILTER (
+                   WHERE e.action = 'submitted' AND e.last_rejected > coalesce(e.last_approved, 0)
+               ) AS resubmissions,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM e.created_at - e.submitted_at))
+                   FILTER (WHERE e.action IN ('approved', 'rejected') AND e.submitted_at IS NOT NULL) AS median_s
+        FROM events e LEFT JOIN {users} u ON u.id = e.author_id
+        GROUP BY GROUPING SETS ((e.author_id, u.username), (e.label_class_id), ())
+    """  # noqa: S608 - table names come from the models, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [project.pk])
+        rows = cursor.fetchall()
+    total = _empty_history()
+    by_annotator: dict[int | None, dict[str, Any]] = {}
+    by_class: dict[int | None, dict[str, Any]] = {}
+    for not_author, not_class, author_id, username, class_id, *figures in rows:
+        values = _history_figures(*figures)
+        if not not_author:
+            by_annotator[author_id] = {"username": username, **values}
+        elif not not_class:
+            by_class[class_id] = values
+        else:
+            total = values
+    return {"total": total, "by_annotator": by_annotator, "by_class": by_class}
+
+
 def throughput(project: Project, days: int = 30) -> list[dict[str, Any]]:
-    """Per UTC day over the last ``days`` days: annotations created, submitted, approved, rejected."""
+    """Per UTC day over the last ``days`` days (days with events only): annotations created,
+    submitted, approved, rejected, and ``reviews`` (approved + rejected), from the events."""
     since = timezone.now() - dt.timedelta(days=days)
     rows = (
         AnnotationVersion.objects.filter(annotation__project=project, created_at__gte=since)
@@ -127,7 +260,7 @@ def throughput(project: Project, days: int = 30) -> list[dict[str, Any]]:
         )
         .order_by("day")
     )
-    return [{**r, "day": r["day"].isoformat()} for r in rows]
+    return [{**r, "day": r["day"].isoformat(), "reviews": r["approved"] + r["rejected"]} for r in rows]
 
 
 def image_progress(project: Project) -> list[dict[str, Any]]:
@@ -204,11 +337,13 @@ def project_dashboard(project: Project, days: int = 30) -> dict[str, Any]:
     """Everything the dashboard page shows, in a constant number of queries."""
     areas = list(AssignedArea.objects.filter(project=project).values("id", "name", "image_id", "assignee__username"))
     progress = area_progress(a["id"] for a in areas)
+    history = review_history(project)
     return {
         "project": project.pk,
         **counts_by_state(project),
-        "by_class": counts_by_class(project),
-        "by_annotator": counts_by_annotator(project),
+        "review": history["total"],
+        "by_class": counts_by_class(project, history),
+        "by_annotator": counts_by_annotator(project, history),
         "throughput": throughput(project, days),
         "images": image_progress(project),
         "areas": [

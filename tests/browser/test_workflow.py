@@ -223,7 +223,11 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     assert rpage.get_by_test_id("count-approved").locator(".n").inner_text() == "1"
     assert rpage.get_by_test_id("count-rejected").locator(".n").inner_text() == "0"
     row = rpage.locator('#annotator-table tr[data-username="annotator"]').inner_text().split("\t")
-    assert row[:6] == ["annotator", "1", "0", "1", "0", "100%"]
+    # approved now, but rejected once on the way: one rejection ever, first-pass rate 0 %
+    assert row[:8] == ["annotator", "1", "0", "1", "0", "1", "0 %", "1"]
+    record = rpage.locator('[data-testid=review-record][data-username="annotator"]')
+    assert "1 rejection" in record.inner_text()
+    assert "first-pass approval rate 0 %" in record.inner_text()
     painted = rpage.evaluate(
         """() => [...document.querySelectorAll('canvas')].map((c) => {
              const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
