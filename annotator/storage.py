@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import fsspec
 from django.conf import settings
@@ -59,6 +60,7 @@ class Storage:
 
     def __init__(self, url: str, s3_endpoint_url: str = ""):
         self.url = url
+        self.s3_endpoint_url = s3_endpoint_url
         if "://" not in url or url.startswith("file://"):
             self.is_local = True
             self.root = str(Path(url.removeprefix("file://")).resolve())
@@ -70,6 +72,22 @@ class Storage:
             options = {"client_kwargs": {"endpoint_url": s3_endpoint_url}} if s3_endpoint_url else {}
             self.fs = fsspec.filesystem(protocol, **options)
             self.protocol = protocol
+
+    def gdal_options(self) -> dict[str, str]:
+        """GDAL configuration options that let GDAL read :meth:`uri` of this root.
+
+        Empty for local storage. For S3 with a custom endpoint (MinIO, Ceph, a test server)
+        GDAL needs the endpoint's host:port, whether it speaks TLS, and path-style URLs;
+        credentials come from the usual ``AWS_*`` variables, which GDAL reads itself.
+        """
+        if self.is_local or not self.s3_endpoint_url:
+            return {}
+        endpoint = urlsplit(self.s3_endpoint_url)
+        return {
+            "AWS_S3_ENDPOINT": endpoint.netloc,
+            "AWS_HTTPS": "YES" if endpoint.scheme == "https" else "NO",
+            "AWS_VIRTUAL_HOSTING": "FALSE",
+        }
 
     def path(self, key: str) -> str:
         """The backend path of ``key`` (a filesystem path for local storage)."""

@@ -95,7 +95,8 @@ class StretchedRendering(ImageRenderingParams):
 
 
 def gdal_env() -> dict:
-    return dict(GDAL_SAFE_ENV)
+    """GDAL options for every read: no directory listings, and the storage's S3 endpoint."""
+    return {**GDAL_SAFE_ENV, **get_storage().gdal_options()}
 
 
 # --- output bounds -------------------------------------------------------------------------

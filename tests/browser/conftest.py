@@ -9,18 +9,13 @@ Screenshots go to ``test-artifacts/``.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.processes import STATE_WAIT_S, test_database_url
+from tests.support.processes import STATE_WAIT_S, TilerProcess, test_database_url
 from tests.support.rasters import REPO
 
 # Playwright's sync API runs an event loop in this thread; the test body's ORM calls are
@@ -39,12 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 VIEWPORT = {"width": 1366, "height": 768}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -67,42 +56,17 @@ def tiler_url(shared_storage, tmp_path_factory, django_db_setup, django_db_block
     The tiler checks each tile token's holder is still a member of the project, so it reads
     the test database (live-server tests commit their rows, the tiler sees them).
     """
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("tiler") / "tiler.log"
     with django_db_blocker.unblock():
         database_url = test_database_url()
-    env = {**os.environ, "GEOPROMPT_STORAGE_URL": str(shared_storage), "GEOPROMPT_DATABASE_URL": database_url}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "backend.tiler:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STATE_WAIT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:  # noqa: S310 - loopback
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"the tiler did not start:\n{log_path.read_text()[-3000:]}")
-    if proc.poll() is not None:
-        pytest.fail(f"the tiler exited:\n{log_path.read_text()[-3000:]}")
-    yield url
-    proc.terminate()
+    env = {"GEOPROMPT_STORAGE_URL": str(shared_storage), "GEOPROMPT_DATABASE_URL": database_url}
+    tiler = TilerProcess(env, log_path)
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        url = tiler.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield url
+    tiler.stop()
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,14 +35,25 @@ class WorkerProcess:
     """A real ``celery worker`` process bound to the test database and a storage root."""
 
     def __init__(
-        self, db_url: str, storage_root: Path, log_path: Path, queues: str = "default,encode", pool: str = "solo"
+        self,
+        db_url: str,
+        storage_root: Path | str,
+        log_path: Path,
+        queues: str = "default,encode",
+        pool: str = "solo",
+        env: dict[str, str] | None = None,
     ):
-        """``pool``: ``solo`` runs jobs in the worker's main process, ``prefork`` in one child (as scripts/run.sh)."""
+        """``pool``: ``solo`` runs jobs in the worker's main process, ``prefork`` in one child (as scripts/run.sh).
+
+        ``storage_root``: a local folder or an ``s3://bucket/prefix`` URL; ``env``: more
+        environment for the process (an S3 endpoint, its own temporary folder).
+        """
         self.db_url = db_url
         self.storage_root = storage_root
         self.log_path = log_path
         self.queues = queues
         self.pool = pool
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -53,6 +66,7 @@ class WorkerProcess:
             "GEOPROMPT_CELERY_EAGER": "false",
             # The worker listens where the test process sends tasks.
             "GEOPROMPT_REDIS_URL": settings.CELERY_BROKER_URL,
+            **self.extra_env,
         }
         celery = shutil.which("celery", path=str(Path(sys.executable).parent)) or "celery"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -131,3 +145,56 @@ class Workers:
             f"--- {w.queues} worker\n{w.log_path.read_text(errors='replace')[-chars:]}"
             for w in (self.default, self.encode)
         )
+
+
+class TilerProcess:
+    """``uvicorn backend.tiler:app`` on a free loopback port, with the environment it is given.
+
+    The tiler checks each tile token's holder is still a member of the project, so it is
+    given the test database's URL (tests commit their rows, the tiler sees them).
+    """
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            return True
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:  # noqa: S310 - loopback
+                return response.status == 200
+        except OSError:
+            return False
+
+    def start(self) -> str:
+        """Start it and wait until it answers; returns its base URL."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "backend.tiler:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_until(self._answers) or self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"the tiler did not start:\n{self.log_path.read_text()[-3000:]}")
+        return self.url
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        if getattr(self, "log", None):
+            self.log.close()
