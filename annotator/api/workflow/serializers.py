@@ -196,7 +196,33 @@ class CommentInputSerializer(serializers.Serializer):
 
 class ReviewQueueQuerySerializer(serializers.Serializer):
     image = serializers.IntegerField(required=False)
-    area = serializers.IntegerField(required=False)
+    area = serializers.IntegerField(required=False, help_text="an assigned area: the annotations meeting it")
+    author = serializers.CharField(required=False, help_text="username")
+    label_class = serializers.IntegerField(required=False)
+
+
+class BulkApproveItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = serializers.IntegerField(required=False, help_text="the version the reviewer saw; a stale one is refused")
+
+
+class BulkApproveSerializer(serializers.Serializer):
+    annotations = BulkApproveItemSerializer(many=True, help_text="at most 500, each named once")
+
+
+class BulkRefusalSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="annotation_id")
+    code = serializers.CharField(help_text="the error code a single approval would have answered")
+    detail = serializers.CharField()
+
+
+class BulkApproveResultSerializer(serializers.Serializer):
+    """The answer of a bulk approval (the view builds it; this documents its shape)."""
+
+    approved = serializers.ListField(
+        child=AnnotationFeatureSerializer(), help_text="the annotations approved (GeoJSON Features), as they are now"
+    )
+    refused = BulkRefusalSerializer(many=True, help_text="the ones not approved, and why")
 
 
 class AnnotationFeatureCollectionSerializer(serializers.Serializer):

@@ -210,27 +210,35 @@ class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
 
 class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
-    """The review queue of a project."""
+    """The review queue of a project: the next annotation, the filtered list, bulk approval."""
 
-    required_roles = {"next": Role.REVIEWER}
+    required_roles = {"next": Role.REVIEWER, "queue": Role.REVIEWER, "bulk_approve": Role.REVIEWER}
     serializer_class = s.AnnotationFeatureSerializer
+    pagination_class = s.AnnotationPagination
+
+    def _queue_filters(self, project) -> dict:
+        query = s.ReviewQueueQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        f = query.validated_data
+        area = None
+        if "area" in f:
+            area = AssignedArea.objects.filter(project=project, pk=f["area"]).first()
+            if area is None:
+                raise InvalidInput("No such area in this project.", field="area")
+        return {
+            "image_id": f.get("image"),
+            "area": area,
+            "author": f.get("author"),
+            "label_class_id": f.get("label_class"),
+        }
 
     @extend_schema(parameters=[s.ReviewQueueQuerySerializer], responses=s.ReviewNextSerializer)
     @action(detail=False, methods=["get"])
     def next(self, request, project_pk=None):
-        """The oldest submitted annotation (optionally in one image or area), its neighbours
-        (a FeatureCollection) and how many remain in the queue."""
+        """The oldest submitted annotation (optionally of one image, area, author or class),
+        its neighbours (a FeatureCollection) and how many remain in the queue."""
         project = self.get_collection_project()
-        query = s.ReviewQueueQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        area = None
-        if "area" in query.validated_data:
-            area = AssignedArea.objects.filter(project=project, pk=query.validated_data["area"]).first()
-            if area is None:
-                raise InvalidInput("No such area in this project.", field="area")
-        item = review_service.next_for_review(
-            project, request.user, image_id=query.validated_data.get("image"), area=area
-        )
+        item = review_service.next_for_review(project, request.user, **self._queue_filters(project))
         context = {"access": caller_access(request, project)}
         return Response(
             {
@@ -239,6 +247,35 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
                 ),
                 "neighbours": s.AnnotationFeatureSerializer(item.neighbours, many=True, context=context).data,
                 "remaining": item.remaining,
+            }
+        )
+
+    @extend_schema(parameters=[s.ReviewQueueQuerySerializer], responses=s.AnnotationFeatureSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def queue(self, request, project_pk=None):
+        """The submitted annotations the caller may review, oldest submission first, filtered
+        by image, area, author and label class: pages of a GeoJSON FeatureCollection."""
+        project = self.get_collection_project()
+        queryset = review_service.review_queue(project, request.user, **self._queue_filters(project))
+        page = self.paginate_queryset(queryset.select_related("author", "reviewed_by", "label_class"))
+        context = {"access": caller_access(request, project)}
+        return self.get_paginated_response(s.AnnotationFeatureSerializer(page, many=True, context=context).data)
+
+    @extend_schema(request=s.BulkApproveSerializer, responses=s.BulkApproveResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-approve")
+    def bulk_approve(self, request, project_pk=None):
+        """Approve the selected annotations, each exactly as a single approval (one review
+        event each); the ones the caller may not approve are listed in ``refused``."""
+        project = self.get_collection_project()
+        body = s.BulkApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        items = [(item["id"], item.get("version")) for item in body.validated_data["annotations"]]
+        result = review_service.bulk_approve(project, request.user, items)
+        context = {"access": caller_access(request, project)}
+        return Response(
+            {
+                "approved": s.AnnotationFeatureSerializer(result.approved, many=True, context=context).data["features"],
+                "refused": s.BulkRefusalSerializer(result.refused, many=True).data,
             }
         )
 
