@@ -27,7 +27,8 @@ def _my_project(request: HttpRequest, project_id: int) -> Project:
 
 def _page(request: HttpRequest, template: str, project: Project, **context) -> HttpResponse:
     role = role_of(request.user, project)
-    return render(request, f"annotator/{template}", {"project": project, "role": role, **context})
+    context = {"project": project, "role": role, "may_manage_areas": access.may_manage_areas(role), **context}
+    return render(request, f"annotator/{template}", context)
 
 
 @login_required
@@ -60,6 +61,15 @@ def image_map(request, image_id: int):
         pk=image_id,
     )
     return _page(request, "image_map.html", image.project, image=image, max_vertices=settings.MAX_ANNOTATION_VERTICES)
+
+
+@login_required
+def my_tasks(request, project_id: int | None = None):
+    """The areas assigned to the user and their rejected annotations (data from ``/api/v1/tasks/``),
+    in every project or, under ``/projects/<id>/tasks/``, in one."""
+    if project_id is None:
+        return render(request, "annotator/tasks.html", {})
+    return _page(request, "tasks.html", _my_project(request, project_id))
 
 
 @login_required

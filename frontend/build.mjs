@@ -15,6 +15,7 @@ await build({
     "geoprompt/exports": "src/exports.js",
     "geoprompt/projects": "src/projects.js",
     "geoprompt/users": "src/users.js",
+    "geoprompt/tasks": "src/tasks.js",
   },
   bundle: true,
   minify: true,

@@ -13,9 +13,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import F
 from django.urls import reverse
 
-from annotator.access import area_refusal, assignee_refusal, check, role_of
+from annotator.access import ASSIGNABLE, area_refusal, assignee_refusal, at_least, check, role_of
+from annotator.choices import Role
 from annotator.models import (
     Annotation,
     AnnotationState,
@@ -90,6 +92,16 @@ def update_area(area: AssignedArea, user, **changes: Any) -> AssignedArea:
     if merged["assignee"] != current["assignee"]:
         _check_assignee(area.project, merged["assignee"])
     return save_area(area.project, area=area, **merged)
+
+
+def assignable_members(project: Project) -> list[dict[str, str]]:
+    """The members who may be given an area (``username``, ``role``), by username (one query)."""
+    roles = [role for role in Role if at_least(role, ASSIGNABLE)]
+    return list(
+        Membership.objects.filter(project=project, role__in=roles)
+        .order_by("user__username")
+        .values("role", username=F("user__username"))
+    )
 
 
 def delete_area(area: AssignedArea, user) -> None:

@@ -3,6 +3,7 @@
 // and deleting images or the whole project (owners change them).
 import { api, el, errorText, percent, toast } from "./common.js";
 import { confirmDialog, flashNext, linkBox, plural, when } from "./dialogs.js";
+import { showProjectProgress } from "./progress.js";
 
 const root = document.getElementById("project");
 const projectId = root.dataset.projectId;
@@ -323,6 +324,7 @@ if (modelForm) {
   });
 }
 
+showProjectProgress(document.getElementById("progress"), projectId);
 loadImages();
 loadMembers();
 loadClasses();

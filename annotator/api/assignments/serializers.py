@@ -70,6 +70,11 @@ class AssignedAreaInputSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
+class AssigneeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.CharField()
+
+
 class TaskSerializer(serializers.Serializer):
     """One task: an area assigned to the caller, or one of their annotations to fix."""
 

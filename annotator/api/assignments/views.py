@@ -33,6 +33,7 @@ class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         "create": access.AREA_MANAGER,
         "partial_update": access.AREA_MANAGER,
         "destroy": access.AREA_MANAGER,
+        "assignees": access.AREA_MANAGER,
     }
 
     def get_queryset(self):
@@ -85,6 +86,13 @@ class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     def destroy(self, request, *args, **kwargs):
         assignments.delete_area(self.get_object(), request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses=s.AssigneeSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def assignees(self, request, project_pk=None):
+        """The members an area may be given to (those who may annotate), by username."""
+        members = assignments.assignable_members(self.get_collection_project())
+        return Response(s.AssigneeSerializer(members, many=True).data)
 
 
 class TaskViewSet(viewsets.ViewSet):

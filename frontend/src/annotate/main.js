@@ -7,6 +7,7 @@
 //   editing.js   the selected annotation: vertex edits, the save queue, refusals by error code
 //   history.js   undo / redo of prompts and edits
 //   overlays.js  annotations in view, assigned areas
+//   areas.js     assigned areas: drawn and given out by reviewers and owners, ?area=ID, "Next task"
 //   tools.js     prompt / polygon / pan
 //   keys.js      the shortcut table: key handler and help
 //   view.js      panel and status bar, drawn from the state
@@ -18,7 +19,8 @@ import { state, transition } from "./state.js";
 import "./view.js";
 import "./prompting.js";
 import { focus } from "./editing.js";
-import { loadAnnotations, loadAreas } from "./overlays.js";
+import { loadAnnotations } from "./overlays.js";
+import { startAreas } from "./areas.js";
 import "./keys.js";
 
 const POLL_MS = 1500;
@@ -42,7 +44,8 @@ async function start() {
   transition.classesLoaded(await loadClasses(projectId));
   await pollImage();
   if (focusId) await focus(focusId);
-  await Promise.all([loadAnnotations(), loadAreas()]);
+  await startAreas();
+  await loadAnnotations();
   // The page has its first view and data: tests wait for this state instead of for time.
   document.body.dataset.ready = "true";
 }

@@ -1,0 +1,169 @@
+"""Assigned areas in Chromium against the live app and tiler: an owner draws two areas on
+the map and gives them to the annotator; the annotator finds them under My tasks, opens
+one, draws and submits an annotation in it, goes on to the next task, and sees the area's
+progress move on My tasks and on the project page; a rejection shows up as a task to fix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from shapely.geometry import box, shape
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+
+def drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """Press at ``start``, move to ``end`` in steps and release (fractions of the map's box)."""
+    area = page.locator("#map").bounding_box()
+    (x0, y0), (x1, y1) = [(area["x"] + area["width"] * fx, area["y"] + area["height"] * fy) for fx, fy in (start, end)]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+
+
+def draw_square(page, size: float = 100) -> None:
+    """A manual polygon (the polygon tool must be on): a square at the map's centre, in screen pixels."""
+    area = page.locator("#map").bounding_box()
+    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
+    corners = [(cx - size / 2, cy - size / 2), (cx + size / 2, cy - size / 2), (cx + size / 2, cy + size / 2)]
+    corners.append((cx - size / 2, cy + size / 2))
+    for x, y in corners:
+        page.mouse.click(x, y)
+    page.mouse.click(*corners[0])  # clicking the first vertex closes the polygon
+
+
+def draw_area(page, name: str, start, end, shoot=None) -> None:
+    page.get_by_role("button", name="Area", exact=True).click()
+    page.get_by_role("form", name="New area").wait_for()
+    drag(page, start, end)
+    page.locator(".area-draft").wait_for()
+    page.get_by_label("Area name").fill(name)
+    page.get_by_label("Assign to").select_option("annotator")
+    if shoot:
+        shoot()
+    page.get_by_role("button", name="Save area").click()
+    page.get_by_text(f"Area “{name}” saved, assigned to annotator.").wait_for()
+
+
+def map_bounds(page) -> tuple[float, float, float, float]:
+    return tuple(page.evaluate("() => window.geoprompt.map.getBounds().toBBoxString().split(',').map(Number)"))
+
+
+def test_an_owner_assigns_two_areas_and_the_annotator_works_through_them(
+    cast, ingested_image, client_for, browser_as, app, screenshot, wait_for, own_hosts
+):
+    from annotator.models import Annotation, AssignedArea, LabelClass
+
+    LabelClass.objects.create(project=cast.project, name="field", colour="#eab308")
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    footprint = shape(json.loads(image.footprint.geojson))
+
+    # --- the owner draws and assigns two areas on the map ---------------------------------
+    owner = browser_as("owner")
+    page = owner.page
+    page.goto(f"{app}/images/{image.pk}/map/")
+    page.locator("body[data-ready=true]").wait_for()
+    page.locator("[data-testid=image-tiles] img.leaflet-tile-loaded").first.wait_for()
+    assert "No areas on this image yet" in page.locator("#areas-panel").inner_text()
+    draw_area(page, "West block", (0.3, 0.3), (0.47, 0.7), shoot=lambda: screenshot(page, "1-owner-draws-an-area"))
+    page.locator("#area-list li", has_text="West block").wait_for()
+    draw_area(page, "East block", (0.53, 0.3), (0.7, 0.7))
+    page.locator("#area-list li").nth(1).wait_for()
+    screenshot(page, "2-owner-drew-two-areas")
+
+    west, east = AssignedArea.objects.filter(project=cast.project).order_by("id")
+    assert [(a.name, a.assignee, a.image_id) for a in (west, east)] == [
+        ("West block", cast.annotator, image.pk),
+        ("East block", cast.annotator, image.pk),
+    ]
+    west_shape = shape(json.loads(west.geometry.geojson))
+    east_shape = shape(json.loads(east.geometry.geojson))
+    assert west_shape.bounds[2] < east_shape.bounds[0]  # drawn where they were dragged: west, then east
+    assert footprint.buffer(1e-9).contains(west_shape) and west_shape.area > footprint.area * 0.02
+    assert page.locator(".area-label", has_text="West block · annotator").count() == 1
+    assert owner.console_errors == []
+
+    # --- the annotator finds them under My tasks ------------------------------------------
+    annotator = browser_as("annotator")
+    page = annotator.page
+    page.get_by_role("link", name="My tasks").click()
+    page.get_by_role("heading", name="Areas assigned to me").wait_for()
+    page.locator("#task-area-rows").wait_for()
+    rows = page.locator("#task-area-rows tbody tr")
+    assert rows.count() == 2
+    assert "West block" in rows.nth(1).inner_text() or "West block" in rows.nth(0).inner_text()
+    assert page.get_by_test_id(f"task-progress-{west.pk}").inner_text().strip() == "no annotations yet"
+    assert "Nothing to fix" in page.locator("#task-rejected").inner_text()
+    screenshot(page, "3-annotator-my-tasks")
+
+    # --- opens the west one: the map is on it; draws and submits an annotation in it ---------
+    page.get_by_role("link", name="Go to West block").click()
+    page.wait_for_url(f"{app}/images/{image.pk}/map/?area={west.pk}")
+    page.locator("body[data-ready=true]").wait_for()
+    w, s, e, n = map_bounds(page)
+    view = box(w, s, e, n)
+    assert view.contains(west_shape.centroid)
+    assert view.area < footprint.area * 0.6  # zoomed on the area, not on the whole image
+    assert page.locator("#area-list li.current-task").inner_text().startswith("West block")
+    screenshot(page, "4-annotator-opened-west-block")
+
+    page.keyboard.press("1")
+    page.keyboard.press("p")
+    draw_square(page)
+    page.locator(".current-annotation").wait_for()
+    page.get_by_test_id(f"area-progress-{west.pk}").filter(has_text="1 draft").wait_for()
+    page.keyboard.press("s")
+    assert wait_for(lambda: Annotation.objects.filter(image=image, state="submitted").count() == 1)
+    page.get_by_test_id(f"area-progress-{west.pk}").filter(has_text="1 submitted").wait_for()
+    annotation = Annotation.objects.get(image=image)
+    assert west_shape.contains(shape(json.loads(annotation.geometry.geojson)))
+    screenshot(page, "5-annotator-submitted-in-west-block")
+
+    page.get_by_role("button", name="Next task").click()
+    page.wait_for_url(f"{app}/images/{image.pk}/map/?area={east.pk}")
+    page.locator("body[data-ready=true]").wait_for()
+    assert page.locator("#area-list li.current-task").inner_text().startswith("East block")
+
+    # --- the progress moved on My tasks ... -------------------------------------------------
+    page.get_by_role("navigation", name="Project").get_by_role("link", name="My tasks").click()
+    progress = page.get_by_test_id(f"task-progress-{west.pk}")
+    progress.filter(has_text="1 submitted").wait_for()
+    west_row = page.locator(f'#task-area-rows tr[data-task-id="{west.pk}"]')
+    assert "0% done" not in west_row.inner_text()
+    assert page.get_by_test_id(f"task-progress-{east.pk}").inner_text().strip() == "no annotations yet"
+    screenshot(page, "6-annotator-my-tasks-after")
+
+    # --- ... and on the project page --------------------------------------------------------
+    page = owner.page
+    page.goto(f"{app}/projects/{cast.project.pk}/")
+    page.get_by_test_id(f"area-progress-{west.pk}").filter(has_text="1 submitted").wait_for()
+    assert page.get_by_test_id(f"image-progress-{image.pk}").inner_text() == "1 submitted"
+    assert page.get_by_test_id(f"area-progress-{east.pk}").inner_text() == "no annotations yet"
+    area_rows = page.locator("#area-progress tbody").inner_text()
+    assert "West block" in area_rows and "East block" in area_rows
+    page.locator("#progress").scroll_into_view_if_needed()
+    screenshot(page, "7-owner-project-progress")
+
+    # --- a rejection becomes a task to fix, with the reason's first line --------------------
+    rejected = client_for(cast.reviewer).post(
+        f"/api/v1/annotations/{annotation.pk}/reject/",
+        {"comment": "The field edge runs 5 m further north.\nSee the fence line."},
+        format="json",
+    )
+    assert rejected.status_code == 200, rejected.content
+    page = annotator.page
+    page.reload()
+    row = page.locator(f'#task-rejected-rows tr[data-annotation-id="{annotation.pk}"]')
+    row.wait_for()
+    assert "The field edge runs 5 m further north." in row.inner_text()
+    assert "See the fence line" not in row.inner_text()
+    screenshot(page, "8-annotator-rejected-to-fix")
+    row.get_by_role("link", name=f"Go to Annotation #{annotation.pk}").click()
+    page.wait_for_url(f"{app}/images/{image.pk}/map/?annotation={annotation.pk}")
+    page.locator(".current-annotation").wait_for()
+
+    assert annotator.console_errors == [] and owner.console_errors == []
+    assert annotator.foreign_requests(own_hosts) == [] and owner.foreign_requests(own_hosts) == []
