@@ -8,6 +8,7 @@
 //   history.js   undo / redo of prompts and edits
 //   overlays.js  annotations in view, assigned areas
 //   areas.js     assigned areas: drawn and given out by reviewers and owners, ?area=ID, "Next task"
+//   comments.js  comment threads: pins on the map, the selected annotation's in the panel
 //   tools.js     prompt / polygon / pan
 //   keys.js      the shortcut table: key handler and help
 //   view.js      panel and status bar, drawn from the state
@@ -21,6 +22,7 @@ import "./prompting.js";
 import { focus } from "./editing.js";
 import { loadAnnotations } from "./overlays.js";
 import { startAreas } from "./areas.js";
+import { loadComments } from "./comments.js";
 import "./keys.js";
 
 const POLL_MS = 1500;
@@ -45,7 +47,7 @@ async function start() {
   await pollImage();
   if (focusId) await focus(focusId);
   await startAreas();
-  await loadAnnotations();
+  await Promise.all([loadAnnotations(), loadComments()]);
   // The page has its first view and data: tests wait for this state instead of for time.
   document.body.dataset.ready = "true";
 }
