@@ -1,8 +1,9 @@
 // Project page: images with live ingest/encode progress, upload with a progress bar,
-// members and roles, invitation links, label classes, the project's SAM2 model, its name,
+// members and roles, invitation links, label classes (labels.js), the project's SAM2 model, its name,
 // and deleting images or the whole project (owners change them).
 import { api, el, errorText, percent, toast } from "./common.js";
 import { confirmDialog, flashNext, linkBox, plural, when } from "./dialogs.js";
+import "./labels.js"; // label classes, their attributes and the label rule
 import { showProjectProgress } from "./progress.js";
 
 const root = document.getElementById("project");
@@ -274,44 +275,6 @@ if (deleteProject) {
   });
 }
 
-// --- label classes ----------------------------------------------------------------
-const classesBody = document.getElementById("class-rows");
-
-async function loadClasses() {
-  const result = await api(`${base}/label-classes/`);
-  if (!result.ok) return;
-  const classes = result.data.results || result.data;
-  classesBody.replaceChildren(...classes.map((c, i) => el("tr", {},
-    el("td", {}, String(i + 1)),
-    el("td", {}, el("span", { class: "swatch", style: `background:${c.colour}` }), " ", c.name),
-    el("td", {}, isOwner ? el("input", {
-      type: "color", value: c.colour, "aria-label": `Colour of ${c.name}`,
-      onchange: async (e) => {
-        const r = await api(`${base}/label-classes/${c.id}/`, { method: "PATCH", body: { colour: e.target.value } });
-        if (!r.ok) toast(errorText(r), "error"); else loadClasses();
-      },
-    }) : c.colour),
-    el("td", {}, isOwner ? el("button", {
-      class: "link", type: "button",
-      onclick: async () => {
-        const r = await api(`${base}/label-classes/${c.id}/`, { method: "DELETE" });
-        if (!r.ok) toast(errorText(r), "error"); else loadClasses();
-      },
-    }, "Delete") : ""))));
-  if (!classes.length) classesBody.replaceChildren(el("tr", {}, el("td", { colspan: 4 }, "No label classes yet.")));
-}
-
-const classForm = document.getElementById("class-form");
-if (classForm) {
-  classForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = { name: classForm.elements.name.value.trim(), colour: classForm.elements.colour.value };
-    const r = await api(`${base}/label-classes/`, { method: "POST", body });
-    if (!r.ok) toast(errorText(r), "error");
-    else { classForm.elements.name.value = ""; loadClasses(); }
-  });
-}
-
 // --- SAM2 model -------------------------------------------------------------------
 const modelForm = document.getElementById("model-form");
 if (modelForm) {
@@ -327,5 +290,4 @@ if (modelForm) {
 showProjectProgress(document.getElementById("progress"), projectId);
 loadImages();
 loadMembers();
-loadClasses();
 loadInvitations();

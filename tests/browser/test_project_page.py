@@ -35,7 +35,7 @@ def test_an_owner_uploads_an_image_and_watches_ingest_and_encoding_finish(
 
     page.locator("#class-form").get_by_label("Name").fill("field")
     page.locator("#class-form").get_by_role("button", name="Add class").click()
-    page.locator("#class-rows").get_by_text("field").wait_for()
+    page.locator("#class-list").get_by_label("Name of field").wait_for()
     assert LabelClass.objects.filter(project=cast.project, name="field").exists()
 
     page.get_by_label("Role of viewer").select_option("reviewer")

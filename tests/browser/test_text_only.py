@@ -87,7 +87,7 @@ def test_user_strings_carrying_scripts_show_as_text_on_every_page(payloads, brow
     expect(page.locator("#project-form").get_by_label("Description")).to_have_value(DESCRIPTION)
     expect(page.locator("#image-rows").get_by_role("link", name=IMAGE)).to_be_visible()
     expect(page.locator("#member-rows")).to_contain_text(USERNAME)
-    expect(page.locator("#class-rows")).to_contain_text(LABEL)
+    expect(page.locator("#class-list").get_by_label(f"Name of {LABEL}")).to_have_value(LABEL)
     screenshot(page, "project")
     assert_no_script_ran(owner)
 

@@ -8,7 +8,8 @@ import { latLngsOf } from "../mapbase.js";
 import { forget, onApply, record } from "./history.js";
 import { CURRENT_STYLE, L, map, theirsLayer } from "./layers.js";
 import { $, imageId, projectId } from "./page.js";
-import { allows, state, transition } from "./state.js";
+import { allows, keyClasses, state, transition } from "./state.js";
+import { explainSubmitRefusal } from "./attributes.js";
 import { setTool } from "./tools.js";
 
 const SAVE_DELAY_MS = 400; // vertex drags in a burst become one save
@@ -207,7 +208,7 @@ map.on("pm:create", (e) => createManual(e.layer));
 
 /** Number keys: the label class new annotations get, and the selected one's if the user may edit it. */
 export async function pickLabel(index) {
-  const cls = state.classes[index];
+  const cls = keyClasses()[index];
   if (!cls) return;
   transition.labelPicked(cls.id);
   if (allows("edit")) await save({ label_class: cls.id });
@@ -223,7 +224,7 @@ export async function submitCurrent() {
     method: "POST", body: { version: current.version }, ifMatch: current.version,
   });
   if (!result.ok) {
-    if (!(await refusedForState(result))) toast(`Not submitted: ${errorText(result)}`, "error");
+    if (!(await refusedForState(result)) && !explainSubmitRefusal(result)) toast(`Not submitted: ${errorText(result)}`, "error");
     return;
   }
   toast(`Annotation #${current.id} submitted for review.`);

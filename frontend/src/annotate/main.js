@@ -12,6 +12,7 @@
 //   tools.js     prompt / polygon / pan
 //   keys.js      the shortcut table: key handler and help
 //   view.js      panel and status bar, drawn from the state
+//   attributes.js the selected annotation's label attributes; why a submit was refused by the label rules
 import { loadClasses, loadImage, showImage } from "../mapbase.js";
 import { depth } from "./history.js";
 import { imageLayers, map } from "./layers.js";
@@ -24,6 +25,7 @@ import { loadAnnotations } from "./overlays.js";
 import { startAreas } from "./areas.js";
 import { loadComments } from "./comments.js";
 import "./keys.js";
+import "./attributes.js";
 
 const POLL_MS = 1500;
 

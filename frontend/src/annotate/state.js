@@ -42,6 +42,12 @@ function changed(what) {
   for (const listener of listeners) listener(what);
 }
 
+/** The classes offered to new work, in the project's order: keys 1–9 pick them (archived ones
+ * stay in ``state.classes`` for the annotations that have them, but are not offered). */
+export function keyClasses() {
+  return state.classes.filter((c) => !c.archived).slice(0, 9);
+}
+
 /** Whether the API allows ``action`` on the selected annotation now. */
 export function allows(action) {
   return Boolean(state.current && state.current.allowed.has(action));

@@ -3,7 +3,7 @@
 import { el } from "../common.js";
 import { map } from "./layers.js";
 import { $, root } from "./page.js";
-import { allows, onChange, state } from "./state.js";
+import { allows, keyClasses, onChange, state } from "./state.js";
 import { TOOLS } from "./tools.js";
 import { pickLabel } from "./editing.js";
 
@@ -22,7 +22,7 @@ function showLabel() {
   const cls = state.classes.find((c) => c.id === shownLabelId());
   $("label-status").replaceChildren("Label: ",
     cls ? el("span", { class: "swatch", style: `background:${cls.colour}` }) : "",
-    cls ? cls.name : "none");
+    cls ? cls.name : "none", cls && cls.archived ? " (archived)" : "");
   document.querySelectorAll("#classes li").forEach((li) => li.classList.toggle("active", Number(li.dataset.id) === shownLabelId()));
 }
 
@@ -37,7 +37,7 @@ function showSelection() {
 }
 
 function renderClasses() {
-  $("classes").replaceChildren(...state.classes.slice(0, 9).map((c, i) => el("li", { dataset: { id: c.id } },
+  $("classes").replaceChildren(...keyClasses().map((c, i) => el("li", { dataset: { id: c.id } },
     el("button", { type: "button", class: "link", onclick: () => pickLabel(i) },
       el("kbd", {}, String(i + 1)), " ", el("span", { class: "swatch", style: `background:${c.colour}` }), " ", c.name))));
   showLabel();
