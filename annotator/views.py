@@ -16,6 +16,7 @@ from django.urls import reverse_lazy
 from annotator import access
 from annotator.access import role_of
 from annotator.errors import HTTP_STATUS, GeopromptError
+from annotator.imagery import navigation
 from annotator.models import Image, Project
 from annotator.team import invitations
 
@@ -60,7 +61,14 @@ def image_map(request, image_id: int):
         Image.objects.filter(project__in=Project.objects.for_user(request.user)).select_related("project"),
         pk=image_id,
     )
-    return _page(request, "image_map.html", image.project, image=image, max_vertices=settings.MAX_ANNOTATION_VERTICES)
+    return _page(
+        request,
+        "image_map.html",
+        image.project,
+        image=image,
+        max_vertices=settings.MAX_ANNOTATION_VERTICES,
+        place=navigation.place_of(image),
+    )
 
 
 @login_required

@@ -7,7 +7,7 @@ import { state } from "./state.js";
 import { redo, undo } from "./history.js";
 import { deleteCurrent, deselect, pickLabel, save, submitCurrent } from "./editing.js";
 import { accept, addPoint, clearPrompt, prompting } from "./prompting.js";
-import { cycle } from "./overlays.js";
+import { step } from "./list.js";
 import { setTool } from "./tools.js";
 
 const PAN_PX = { ArrowLeft: [-100, 0], ArrowRight: [100, 0], ArrowUp: [0, -100], ArrowDown: [0, 100] };
@@ -55,7 +55,7 @@ export const SHORTCUTS = [
   { show: "{Esc}", text: "clear the prompt, then deselect", keys: { Escape: escape } },
   { show: "{P} / {T} / {H}", text: "manual polygon / SAM2 prompt / pan tool",
     keys: { P: () => setTool("polygon"), T: () => setTool("prompt"), H: () => setTool(state.tool === "pan" ? "prompt" : "pan") } },
-  { show: "{[} {]}", text: "select the previous / next annotation in view", keys: { "[": () => cycle(-1), "]": () => cycle(1) } },
+  { show: "{[} {]}", text: "select the previous / next annotation of the list", keys: { "[": () => step(-1), "]": () => step(1) } },
   { show: "arrows, {+} {-}, hold {Space}", text: "pan, zoom, pan with the mouse",
     keys: {
       ArrowLeft: panWithKeys, ArrowRight: panWithKeys, ArrowUp: panWithKeys, ArrowDown: panWithKeys,

@@ -11,6 +11,8 @@
 //   comments.js  comment threads: pins on the map, the selected annotation's in the panel
 //   tools.js     prompt / polygon / pan
 //   keys.js      the shortcut table: key handler and help
+//   list.js      the annotation list: this image or the project, filters, counts, [ and ]
+//   legend.js    what outline and fill colours mean; layer switches, opacity, imagery
 //   view.js      panel and status bar, drawn from the state
 //   attributes.js the selected annotation's label attributes; why a submit was refused by the label rules
 import { loadClasses, loadImage, showImage } from "../mapbase.js";
@@ -25,6 +27,8 @@ import { loadAnnotations } from "./overlays.js";
 import { startAreas } from "./areas.js";
 import { loadComments } from "./comments.js";
 import "./keys.js";
+import "./list.js";
+import "./legend.js";
 import "./attributes.js";
 
 const POLL_MS = 1500;

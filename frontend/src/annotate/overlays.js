@@ -1,5 +1,5 @@
 // What the map shows besides the selected annotation: the annotations in view (a click
-// selects one, [ and ] step through them) and the assigned areas with their names.
+// selects one) and the assigned areas with their names.
 import { api, el } from "../common.js";
 import { L, annotationLayer, areaLabels, areaLayer, map } from "./layers.js";
 import { $, imageId, projectId } from "./page.js";
@@ -44,15 +44,6 @@ export async function loadAreas() {
       .setContent(el("span", {}, `${p.name || "area"}${p.assignee ? ` · ${p.assignee}` : ""}`))
       .addTo(areaLabels);
   });
-}
-
-/** Select the next (``step`` 1) or previous (-1) annotation in view and bring it into view. */
-export async function cycle(step) {
-  const visible = state.visible;
-  if (!visible.length) return;
-  const at = state.current ? visible.findIndex((f) => f.id === state.current.id) : -1;
-  await select(visible[(at + step + visible.length) % visible.length]);
-  if (state.current) map.fitBounds(state.current.layer.getBounds(), { maxZoom: map.getZoom(), padding: [40, 40] });
 }
 
 // The selected annotation is drawn on its own: the layer of the others follows the selection.
