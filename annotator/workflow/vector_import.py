@@ -102,6 +102,11 @@ def create_import(
         default = LabelClass.objects.filter(project=project, pk=default_label_class).first()
         if default is None:
             raise InvalidInput("default_label_class is not a class of this project.", field="default_label_class")
+        if default.archived:
+            raise InvalidInput(
+                f"The label class {default.name!r} is archived: imported drafts take another class.",
+                field="default_label_class",
+            )
     storage = get_storage()
     key = ""
     try:
@@ -308,7 +313,8 @@ def resolve_classes(
     A value goes through ``class_map`` first, then matches a class name (case-insensitive);
     unmatched values (and features without a value) get the default class, or none.
     """
-    classes = LabelClass.objects.filter(project=vector_import.project_id).values_list("pk", "name")
+    # Archived classes take no new work: a value naming one is unmatched (and gets the default).
+    classes = LabelClass.objects.filter(project=vector_import.project_id, archived=False).values_list("pk", "name")
     by_name = {name.lower(): pk for pk, name in classes}
     default = vector_import.default_label_class_id
     mapping: dict[str | None, int | None] = {None: default}

@@ -175,3 +175,20 @@ def test_an_archived_class_is_not_given_to_new_work_but_stays_on_the_annotations
     assert edited.status_code == 200, edited.content
     assert edited.json()["properties"]["label_class_name"] == "building"
     assert submit(client, kept["id"]).status_code == 200
+
+
+def test_an_import_cannot_give_its_drafts_an_archived_class(cast, image, building, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    building.archived = True
+    building.save(update_fields=["archived"])
+
+    response = client_for(cast.owner).post(
+        f"/api/v1/projects/{cast.project.pk}/imports/",
+        {"file": SimpleUploadedFile("fields.geojson", b"{}"), "image": image.pk, "default_label_class": building.pk},
+        format="multipart",
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "default_label_class"
+    assert "archived" in response.json()["detail"]
