@@ -1,11 +1,12 @@
-// Review page: the queue from review/next, one annotation at a time zoomed to it.
+// Review page: the queue from review/next, one annotation at a time zoomed to it, beside the
+// filtered queue list with bulk approval (reviewqueue.js).
 // A approves, R rejects with a required comment, E edits on the annotate page, N skips.
 import { api, el, errorText, toast, typingInField } from "./common.js";
 import { L, annotationStyle, imageMap, latLngsOf, loadClasses, loadImage, showImage } from "./mapbase.js";
+import { createQueue } from "./reviewqueue.js";
 
 const root = document.getElementById("map");
 const projectId = Number(root.dataset.projectId);
-const username = root.dataset.username;
 const $ = (id) => document.getElementById(id);
 const map = imageMap(root);
 const neighbourLayer = L.geoJSON(null, { style: (f) => annotationStyle(f, classes, { fillOpacity: 0.1, weight: 1 }), interactive: false }).addTo(map);
@@ -16,42 +17,59 @@ let item = null; // the annotation Feature under review
 let imageLayers = {};
 let shownImageId = null;
 const skipped = new Set();
+const queue = createQueue({ projectId, onOpen: (feature) => show(feature), onChange: () => show() });
+const NEIGHBOUR_MARGIN_DEG = 0.001; // as the server's review/next: about 100 m around the annotation
 
 async function nextItem() {
-  const result = await api(`/api/v1/projects/${projectId}/review/next/`);
+  const result = await api(`/api/v1/projects/${projectId}/review/next/?${queue.query()}`);
   if (!result.ok) throw new Error(errorText(result));
   const { annotation, neighbours, remaining } = result.data;
   if (!annotation || !skipped.has(annotation.id)) return { annotation, neighbours, remaining };
-  // The oldest one was skipped: take the next submitted one not skipped (and not mine).
-  const list = await api(`/api/v1/projects/${projectId}/annotations/?state=submitted&limit=1000`);
-  const candidates = list.ok ? list.data.features.filter((f) => !skipped.has(f.id) && f.properties.author !== username) : [];
+  // The oldest one was skipped: take the next one of the filtered queue not skipped.
+  await queue.reload();
+  const candidates = queue.items().filter((f) => !skipped.has(f.id));
   return { annotation: candidates[0] || null, neighbours: [], remaining, allSkipped: !candidates.length };
 }
 
-function setButtons(enabled) {
-  for (const id of ["approve", "reject", "edit", "skip"]) $(id).disabled = !enabled;
+/** One annotation chosen in the queue list, with the live annotations around it. */
+async function around(feature) {
+  const b = L.polygon(latLngsOf(feature.geometry)).getBounds();
+  const m = NEIGHBOUR_MARGIN_DEG;
+  const bbox = [b.getWest() - m, b.getSouth() - m, b.getEast() + m, b.getNorth() + m].join(",");
+  const result = await api(`/api/v1/projects/${projectId}/annotations/?image=${feature.properties.image}&bbox=${bbox}&page_size=200`);
+  const neighbours = result.ok ? result.data.features.filter((f) => f.id !== feature.id) : [];
+  return { annotation: feature, neighbours, remaining: queue.count() };
 }
 
-async function show() {
+/** Each review button works only when the API allows its action on the annotation shown. */
+function setButtons(actions) {
+  for (const id of ["approve", "reject", "edit"]) $(id).disabled = !actions.includes(id);
+  $("skip").disabled = !actions.length;
+}
+
+async function show(chosen) {
+  if (!chosen) queue.reload();
   let next;
   try {
-    next = await nextItem();
+    next = chosen ? await around(chosen) : await nextItem();
   } catch (error) {
     $("queue-status").textContent = `Could not load the queue: ${error.message}`;
     return;
   }
   item = next.annotation;
+  queue.markCurrent(item ? item.id : null);
   neighbourLayer.clearLayers();
   pinLayer.clearLayers();
   if (focusLayer) focusLayer.remove();
   if (!item) {
     $("queue-status").textContent = next.allSkipped && skipped.size
       ? `Only skipped annotations are left (${skipped.size}). Reload the page to see them again.`
-      : "Nothing to review: the queue is empty.";
+      : queue.query() ? "Nothing to review under these filters; clear them to see the rest of the queue."
+        : "Nothing to review: the queue is empty.";
     $("review-item").replaceChildren();
     $("comments").replaceChildren();
     root.dataset.annotationId = "";
-    setButtons(false);
+    setButtons([]);
     return;
   }
   const p = item.properties;
@@ -72,7 +90,7 @@ async function show() {
     ["Source", p.source], ["Area", `${Math.round(p.area_m2)} m²`], ["Submitted", (p.submitted_at || "").slice(0, 16).replace("T", " ")],
   ];
   $("review-item").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "–")]));
-  setButtons(true);
+  setButtons(p.allowed_actions || []);
   root.dataset.annotationId = String(item.id);
   loadComments();
 }
@@ -147,8 +165,9 @@ $("skip").addEventListener("click", skip);
 
 document.addEventListener("keydown", (event) => {
   if (typingInField(event) || !dialog.hidden || event.ctrlKey || event.metaKey || event.altKey) return;
-  const action = { a: () => decide("approve"), r: openReject, e: edit, n: skip }[event.key.toLowerCase()];
-  if (action) { event.preventDefault(); action(); }
+  if (document.querySelector("dialog[open]")) return; // a confirmation is open: its buttons decide
+  const button = { a: "approve", r: "reject", e: "edit", n: "skip" }[event.key.toLowerCase()];
+  if (button) { event.preventDefault(); if (!$(button).disabled) $(button).click(); }
 });
 
-loadClasses(projectId).then((c) => { classes = c; show(); });
+loadClasses(projectId).then((c) => { classes = c; queue.loadChoices(c); show(); });

@@ -62,3 +62,71 @@ def test_the_dashboard_keeps_a_rejection_after_the_fix_is_approved(cast, ingeste
     screenshot(page, "dashboard")
     page.locator("#annotator-table").scroll_into_view_if_needed()
     screenshot(page, "dashboard-tables")
+
+
+def test_a_reviewer_filters_the_queue_approves_two_at_once_and_sees_them_on_the_dashboard(
+    cast, ingested_image, browser_as, app, screenshot
+):
+    from playwright.sync_api import expect
+
+    from annotator.models import Annotation, AnnotationVersion, LabelClass
+    from annotator.workflow import annotations, review
+
+    field = LabelClass.objects.create(project=cast.project, name="field", colour="#eab308")
+    road = LabelClass.objects.create(project=cast.project, name="road", colour="#6b7280")
+    image = ingested_image("landsat_rgb_utm18.tif")
+    fields = [labelled(image, cast.annotator, field, dx) for dx in (-0.001, 0.001)]
+    fixed_road = labelled(image, cast.annotator, road, 0.0)
+    owners_field = labelled(image, cast.owner, field, 0.002)
+    for annotation in [*fields, fixed_road, owners_field]:
+        review.transition(annotation.pk, "submit", annotation.author)
+    # the road was rejected once, fixed and submitted again: it waits in the queue
+    review.transition(fixed_road.pk, "reject", cast.reviewer, comment="Follow the verge.")
+    annotations.update_annotation(
+        fixed_road.pk, cast.annotator, expected_version=3, geometry=square_at(image, 0.0, half=0.00008)
+    )
+    review.transition(fixed_road.pk, "submit", cast.annotator)
+
+    page = browser_as("reviewer").page
+    page.goto(f"{app}/projects/{cast.project.pk}/review/")
+    items = page.locator("#queue-list li")
+    expect(items).to_have_count(4)
+    page.locator('#filter-author option[value="annotator"]').wait_for(state="attached")
+    page.locator("#filter-author").select_option("annotator")
+    expect(items).to_have_count(3)
+    page.locator("#filter-class").select_option(str(field.pk))
+    expect(items).to_have_count(2)
+    expect(page.locator("#queue-count")).to_have_text("2 annotations match the filters.")
+    approve_selected = page.get_by_role("button", name="Approve selected")
+    expect(approve_selected).to_be_disabled()
+
+    for annotation in fields:
+        page.get_by_label(f"Select annotation #{annotation.pk}").check()
+    expect(page.get_by_role("button", name="Approve 2 selected")).to_be_enabled()
+    screenshot(page, "1-filtered-and-selected")
+    page.get_by_role("button", name="Approve 2 selected").click()
+    dialog = page.get_by_role("dialog", name="Approve 2 annotations?")
+    expect(dialog).to_contain_text("Each of these 2 is approved")
+    screenshot(page, "2-confirmation")
+    dialog.get_by_role("button", name="Approve 2").click()
+
+    expect(page.locator("#queue-count")).to_have_text("No submitted annotation matches the filters.")
+    expect(page.get_by_role("button", name="Approve (A)")).to_be_disabled()
+    expect(page.get_by_role("button", name="Reject (R)")).to_be_disabled()
+    screenshot(page, "3-approved")
+    for annotation in fields:
+        assert Annotation.objects.get(pk=annotation.pk).state == "approved"
+        (event,) = AnnotationVersion.objects.filter(annotation=annotation, action="approved")
+        assert event.user == cast.reviewer
+    assert Annotation.objects.get(pk=fixed_road.pk).state == "submitted"
+    assert Annotation.objects.get(pk=owners_field.pk).state == "submitted"
+
+    page.goto(f"{app}/projects/{cast.project.pk}/dashboard/")
+    page.locator("#dashboard[data-loaded=true]").wait_for()
+    record = page.locator('[data-testid=review-record][data-username="annotator"]')
+    assert record.locator("[data-figure=rejections]").inner_text() == "1 rejection"
+    # the two fields approved at their first review, the road rejected at its first
+    assert record.locator("[data-figure=first-pass]").inner_text() == "first-pass approval rate 67 %"
+    assert record.locator("[data-figure=rework]").inner_text() == "1 resubmission after a rejection"
+    assert page.get_by_test_id("count-approved").locator(".n").inner_text() == "2"
+    screenshot(page, "4-dashboard")

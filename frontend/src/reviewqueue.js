@@ -1,0 +1,141 @@
+// The review page's queue list: filters (image, annotator, label class, area), the submitted
+// annotations they leave, check boxes, and "Approve N selected" after a confirmation that
+// names them. The server approves each one as a single approval (review/bulk-approve).
+import { api, el, errorText, toast } from "./common.js";
+import { confirmDialog, plural } from "./dialogs.js";
+
+const PAGE = 200; // rows listed at once; the count says when more wait
+
+/**
+ * Wire the queue panel. ``onOpen(feature)`` shows an annotation on the map; ``onChange()``
+ * runs when the filters change and after a bulk approval (the page shows what is left).
+ * Returns {query, items, count, reload, markCurrent, loadChoices}.
+ */
+export function createQueue({ projectId, onOpen, onChange }) {
+  const base = `/api/v1/projects/${projectId}`;
+  const $ = (id) => document.getElementById(id);
+  const filters = { image: $("filter-image"), author: $("filter-author"), label_class: $("filter-class"), area: $("filter-area") };
+  const list = $("queue-list");
+  const selectAll = $("queue-select-all");
+  const approveButton = $("approve-selected");
+  const selected = new Set();
+  let items = [];
+  let currentId = null;
+  let count = 0;
+  let loads = 0;
+  let requests = 0;
+
+  /** The filters as a query string for review/queue and review/next. */
+  function query() {
+    const params = new URLSearchParams();
+    for (const [name, select] of Object.entries(filters)) if (select.value) params.set(name, select.value);
+    return params.toString();
+  }
+
+  function fill(select, everything, options) {
+    select.replaceChildren(el("option", { value: "" }, everything), ...options.map(([value, text]) => el("option", { value: String(value) }, text)));
+  }
+
+  async function loadChoices(classes) {
+    const [images, members, areas] = await Promise.all([
+      api(`${base}/images/?limit=500`), api(`${base}/members/?limit=500`), api(`${base}/areas/`),
+    ]);
+    const rows = (result) => (result.ok ? (result.data.results || result.data.features || result.data) : []);
+    fill(filters.image, "All images", rows(images).map((i) => [i.id, i.name]));
+    fill(filters.author, "All annotators", rows(members).filter((m) => m.role !== "viewer").map((m) => [m.username, m.username]));
+    fill(filters.label_class, "All classes", classes.map((c) => [c.id, c.archived ? `${c.name} (archived)` : c.name]));
+    fill(filters.area, "All areas", rows(areas).map((a) => {
+      const p = a.properties || a;
+      return [a.id, `${p.name || `area ${a.id}`}${p.assignee ? ` (${p.assignee})` : ""}`];
+    }));
+  }
+
+  function updateSelection() {
+    for (const id of [...selected]) if (!items.some((f) => f.id === id)) selected.delete(id);
+    const n = selected.size;
+    approveButton.disabled = n === 0;
+    approveButton.textContent = n ? `Approve ${n} selected` : "Approve selected";
+    selectAll.checked = n > 0 && n === items.length;
+    selectAll.indeterminate = n > 0 && n < items.length;
+    selectAll.disabled = items.length === 0;
+  }
+
+  function describe(f) {
+    const p = f.properties;
+    return `#${f.id} ${p.label_class_name || "unlabelled"} · ${p.author || "(deleted user)"} · ${Math.round(p.area_m2)} m²`;
+  }
+
+  function render() {
+    list.replaceChildren(...items.map((f) => {
+      const box = el("input", { type: "checkbox", "aria-label": `Select annotation #${f.id}`, dataset: { annotationId: f.id } });
+      box.checked = selected.has(f.id);
+      box.addEventListener("change", () => {
+        if (box.checked) selected.add(f.id); else selected.delete(f.id);
+        updateSelection();
+      });
+      return el("li", { class: f.id === currentId ? "active" : "", dataset: { annotationId: f.id } },
+        box, el("button", { type: "button", class: "link", title: "Show it on the map", onclick: () => onOpen(f) }, describe(f)));
+    }));
+    const shown = items.length < count ? ` (the oldest ${items.length} listed)` : "";
+    $("queue-count").textContent = count ? `${plural(count, "annotation")} match the filters${shown}.` : "No submitted annotation matches the filters.";
+    updateSelection();
+  }
+
+  async function reload() {
+    const asked = ++requests;
+    const result = await api(`${base}/review/queue/?${query()}&page_size=${PAGE}`);
+    if (asked !== requests) return; // a newer request (other filters) answers instead
+    if (!result.ok) {
+      $("queue-count").textContent = `Could not load the queue: ${errorText(result)}`;
+      return;
+    }
+    items = result.data.features;
+    count = result.data.count;
+    render();
+    list.dataset.loads = String(++loads);
+  }
+
+  function markCurrent(id) {
+    currentId = id;
+    for (const li of list.children) li.classList.toggle("active", Number(li.dataset.annotationId) === id);
+  }
+
+  async function approveSelected() {
+    const chosen = items.filter((f) => selected.has(f.id));
+    if (!chosen.length) return;
+    const n = chosen.length;
+    const confirmed = await confirmDialog({
+      title: `Approve ${plural(n, "annotation")}?`,
+      message: [
+        el("p", {}, `Each of these ${n} is approved as if you approved it on its own (one review each):`),
+        el("ul", {}, ...chosen.slice(0, 12).map((f) => el("li", {}, describe(f)))),
+        n > 12 ? el("p", {}, `and ${n - 12} more.`) : null,
+      ],
+      confirmLabel: `Approve ${n}`,
+      danger: false,
+    });
+    if (!confirmed) return;
+    approveButton.disabled = true;
+    const body = { annotations: chosen.map((f) => ({ id: f.id, version: f.properties.version })) };
+    const result = await api(`${base}/review/bulk-approve/`, { method: "POST", body });
+    if (!result.ok) {
+      toast(`Nothing approved: ${errorText(result)}`, "error");
+      updateSelection();
+      return;
+    }
+    const { approved, refused } = result.data;
+    for (const f of approved) selected.delete(f.id);
+    if (approved.length) toast(`${plural(approved.length, "annotation")} approved.`);
+    for (const r of refused) toast(`#${r.id} not approved: ${r.detail}`, "error");
+    onChange();
+  }
+
+  selectAll.addEventListener("change", () => {
+    if (selectAll.checked) for (const f of items) selected.add(f.id); else selected.clear();
+    render();
+  });
+  approveButton.addEventListener("click", approveSelected);
+  for (const select of Object.values(filters)) select.addEventListener("change", () => onChange());
+
+  return { query, items: () => items, count: () => count, reload, markCurrent, loadChoices };
+}
