@@ -17,7 +17,7 @@ function choice(name, value, text) {
 
 async function loadChoices() {
   const [classes, images] = await Promise.all([api(`${base}/label-classes/`), api(`${base}/images/?limit=500`)]);
-  if (classes.ok) document.getElementById("class-choices").replaceChildren(...(classes.data.results || classes.data).map((c) => choice("label_class", c.id, c.name)));
+  if (classes.ok) document.getElementById("class-choices").replaceChildren(...(classes.data.results || classes.data).map((c) => choice("label_class", c.id, c.archived ? `${c.name} (archived)` : c.name)));
   if (images.ok) document.getElementById("image-choices").replaceChildren(...images.data.results.map((i) => choice("image", i.id, i.name)));
 }
 
