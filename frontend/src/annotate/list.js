@@ -107,7 +107,7 @@ async function loadMembers() {
 }
 
 /** Open ``feature`` (API Feature): zoom and select it here, or open its own image's page on it. */
-async function open(feature) {
+async function openItem(feature) {
   if (feature.properties.image !== imageId) {
     location.assign(`/images/${feature.properties.image}/map/?annotation=${feature.id}`);
     return;
@@ -132,7 +132,7 @@ export async function step(direction) {
     toast(list.items.length ? `No ${direction > 0 ? "next" : "previous"} annotation in the list.` : "The list is empty.");
     return;
   }
-  await open(target);
+  await openItem(target);
 }
 
 // --- drawing (text only: names and usernames go in as text nodes) -----------------------
@@ -204,12 +204,12 @@ function renderFilters() {
 function itemOf(feature) {
   const p = feature.properties;
   const elsewhere = p.image !== imageId;
-  const where = elsewhere ? ` · on ${imageNames.get(p.image) || `image ${p.image}`}` : "";
+  const what = `#${feature.id} ${p.label_class_name || "unlabelled"} · ${p.state}` + (p.author ? ` · ${p.author}` : "");
+  const where = elsewhere ? `on ${imageNames.get(p.image) || `image ${p.image}`}` : null;
   return el("li", { dataset: { id: feature.id, state: p.state }, class: elsewhere ? "elsewhere" : undefined },
-    el("button", { type: "button", class: "link", onclick: () => open(feature), title: elsewhere ? "Opens its image" : "Zoom to it and select it" },
+    el("button", { type: "button", class: "link", onclick: () => openItem(feature), title: elsewhere ? `Opens ${where}` : "Zoom to it and select it" },
       el("span", { class: "state-line", style: `border-color:${STATE_COLOURS[p.state] || "#6b7280"}` }),
-      el("span", { class: "item-text" }, `#${feature.id} ${p.label_class_name || "unlabelled"} · ${p.state}` +
-        (p.author ? ` · ${p.author}` : "") + where)));
+      el("span", { class: "item-text" }, el("span", {}, what), where && el("small", { class: "item-where" }, where))));
 }
 
 function render() {
@@ -227,7 +227,11 @@ function markSelected() {
   for (const li of items.children) {
     const on = Number(li.dataset.id) === id;
     li.classList.toggle("active", on);
-    if (on) li.scrollIntoView({ block: "nearest" });
+    // Scroll the list only (scrollIntoView would scroll the whole panel away from the selection).
+    if (on && li.offsetTop < items.scrollTop) items.scrollTop = li.offsetTop;
+    else if (on && li.offsetTop + li.offsetHeight > items.scrollTop + items.clientHeight) {
+      items.scrollTop = li.offsetTop + li.offsetHeight - items.clientHeight;
+    }
   }
 }
 
