@@ -100,6 +100,12 @@ def test_a_reviewer_filters_the_queue_approves_two_at_once_and_sees_them_on_the_
     approve_selected = page.get_by_role("button", name="Approve selected")
     expect(approve_selected).to_be_disabled()
 
+    # a click on a listed one shows it on the map (the oldest is shown first)
+    expect(page.locator("#map")).to_have_attribute("data-annotation-id", str(fields[0].pk))
+    page.locator(f'#queue-list li[data-annotation-id="{fields[1].pk}"] button').click()
+    expect(page.locator("#map")).to_have_attribute("data-annotation-id", str(fields[1].pk))
+    expect(page.locator("#queue-list li.active")).to_have_attribute("data-annotation-id", str(fields[1].pk))
+
     for annotation in fields:
         page.get_by_label(f"Select annotation #{annotation.pk}").check()
     expect(page.get_by_role("button", name="Approve 2 selected")).to_be_enabled()
