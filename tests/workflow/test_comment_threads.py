@@ -100,3 +100,39 @@ def test_the_threads_of_a_deleted_annotation_are_left_out_when_asking_for_live_o
     client = client_for(cast.annotator)
     assert len(threads_of(client, cast, image=image.pk)) == 1
     assert threads_of(client, cast, image=image.pk, live="true") == []
+
+
+def test_listing_forty_threads_costs_as_many_queries_as_listing_one(cast, client_for, make_annotation, image):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotator.workflow import comments
+
+    def count_queries() -> tuple[int, list[dict]]:
+        with CaptureQueriesContext(connection) as queries:
+            threads = threads_of(client_for(cast.annotator), cast, image=image.pk, live="true", limit=1000)
+        return len(queries), threads
+
+    make_annotation(cast.annotator, state="rejected", reviewer=cast.reviewer)
+    one, threads = count_queries()
+    assert len(threads) == 1
+    for n in range(13):
+        annotation = make_annotation(cast.annotator, state="rejected", reviewer=cast.reviewer)
+        comments.reply(annotation.comment_threads.get(), cast.annotator, f"Fixed ({n}).")
+        comments.open_thread(cast.project, cast.owner, "Check the roof too.", annotation_id=annotation.pk)
+        point = {"type": "Point", "coordinates": list(CENTRE)}
+        comments.open_thread(cast.project, cast.reviewer, "What is here?", image_id=image.pk, point=point)
+    forty, threads = count_queries()
+    assert len(threads) == 40
+    assert forty == one
+
+
+def test_threads_filter_by_resolved_and_a_bad_filter_is_refused(cast, client_for, rejected, image):
+    client = client_for(cast.reviewer)
+    (thread,) = threads_of(client, cast, image=image.pk)
+    client.post(f"/api/v1/projects/{cast.project.pk}/comments/{thread['id']}/resolve/", {}, format="json")
+    assert threads_of(client, cast, resolved="false") == []
+    assert [t["id"] for t in threads_of(client, cast, resolved="true")] == [thread["id"]]
+    refused = client.get(f"/api/v1/projects/{cast.project.pk}/comments/", {"image": "the big one"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "invalid"

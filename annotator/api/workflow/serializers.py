@@ -194,6 +194,14 @@ class CommentInputSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=10_000)
 
 
+class CommentThreadFilterSerializer(serializers.Serializer):
+    image = serializers.IntegerField(required=False)
+    annotation = serializers.IntegerField(required=False)
+    # default=None: an absent boolean of a query string would otherwise read as false.
+    resolved = serializers.BooleanField(required=False, allow_null=True, default=None)
+    live = serializers.BooleanField(required=False, help_text="true: leave out the threads of deleted annotations")
+
+
 class ReviewQueueQuerySerializer(serializers.Serializer):
     image = serializers.IntegerField(required=False)
     area = serializers.IntegerField(required=False, help_text="an assigned area: the annotations meeting it")

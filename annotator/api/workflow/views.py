@@ -301,19 +301,27 @@ class CommentThreadViewSet(
             .prefetch_related("comments__author")
             .annotate(anchor_point=PointOnSurface("annotation__geometry"))
         )
-        params = self.request.query_params
+        if self.action != "list":
+            return queryset
+        query = s.CommentThreadFilterSerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        f = query.validated_data
         for name in ("image", "annotation"):
-            if params.get(name, "").isdigit():
-                queryset = queryset.filter(**{f"{name}_id": int(params[name])})
-        if params.get("resolved") in ("true", "false"):
-            queryset = queryset.filter(resolved=params["resolved"] == "true")
-        if params.get("live") == "true":
+            if name in f:
+                queryset = queryset.filter(**{f"{name}_id": f[name]})
+        if f.get("resolved") is not None:
+            queryset = queryset.filter(resolved=f["resolved"])
+        if f.get("live"):
             queryset = queryset.exclude(annotation__deleted_at__isnull=False)
         return queryset
 
     def get_serializer_context(self):
         access = caller_access(self.request, self.get_collection_project())
         return {**super().get_serializer_context(), "access": access}
+
+    @extend_schema(parameters=[s.CommentThreadFilterSerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     @extend_schema(request=s.CommentThreadInputSerializer, responses={201: s.CommentThreadSerializer})
     def create(self, request, *args, **kwargs):
