@@ -20,11 +20,14 @@ const pins = new Map(); // thread id → {key, marker, annotation}: the pins on 
 
 let threads = []; // the image's threads (API), newest first
 let showResolved = false;
+let loads = 0; // loads asked for, so that only the latest answer is drawn
 const drafts = new Map(); // text typed in a box, by the box's key, kept across redraws
 
 /** Load the image's threads (those of deleted annotations left out), then redraw. */
 export async function loadComments() {
+  const asked = ++loads;
   const result = await api(`/api/v1/projects/${projectId}/comments/?image=${imageId}&live=true&limit=1000`);
+  if (asked !== loads) return; // a later load is on its way: an earlier answer may be older
   if (!result.ok) {
     panel.dataset.error = errorText(result);
     return;
@@ -246,10 +249,10 @@ function render() {
 }
 
 onChange((what) => {
-  if (what === "selected") {
+  // Reload as well as redraw: a reviewer may have written since the page loaded, and a
+  // deselection may be a deletion, whose threads leave the map.
+  if (what === "selected" || what === "deselected") {
     render();
-    loadComments(); // a reviewer may have written since the page loaded
-  } else if (what === "deselected") {
-    render();
+    loadComments();
   }
 });
