@@ -1,38 +1,71 @@
-// The selected annotation: its editable polygon (Leaflet-Geoman), the save queue, and what
-// happens when the server refuses a change. Every change names the version it edits; what
-// the user may do comes from the annotation's ``allowed_actions``; a refusal is told apart
-// by its error ``code``: ``stale_version`` (someone else changed it: the drawing is kept and
-// their version can be reloaded) or ``locked_for_review`` (submitted work waits for review).
+// The selected annotation: its editable polygon (Leaflet-Geoman, or nearby handles for large
+// outlines: vertices.js), the save queue, and what happens when the server refuses a change.
+// Every change names the version it edits, and only a real change is sent; what the user may
+// do comes from the annotation's ``allowed_actions`` (a read-only one gets no handles, no
+// label change, no request); a refusal is told apart by its error ``code``: ``stale_version``
+// (someone else changed it: the drawing is kept and their version can be reloaded),
+// ``locked_for_review`` (submitted work waits for review) or ``invalid_transition`` (it was
+// already submitted or reviewed elsewhere).
 import { api, errorText, toast } from "../common.js";
 import { latLngsOf } from "../mapbase.js";
 import { forget, onApply, record } from "./history.js";
 import { CURRENT_STYLE, L, map, theirsLayer } from "./layers.js";
-import { $, imageId, projectId } from "./page.js";
+import { $, canCreate, imageId, projectId } from "./page.js";
 import { allows, keyClasses, state, transition } from "./state.js";
 import { explainSubmitRefusal } from "./attributes.js";
 import { setTool } from "./tools.js";
+import { LARGE_OUTLINE_VERTICES, NearbyVertices, vertexCount } from "./vertices.js";
 
 const SAVE_DELAY_MS = 400; // vertex drags in a burst become one save
 const EDIT_OPTIONS = { allowSelfIntersection: false, draggable: false };
+// Two outlines whose vertices are closer than this (degrees) are the same (the server's rule).
+const SAME_DEG = 1e-9;
 const staleBox = $("stale");
 let saveTimer = null;
 let saving = Promise.resolve();
+let editor = null; // the vertex editor of the selected polygon while it is editable: {disable()}
 
+/** The polygon's GeoJSON geometry (EPSG:4326) at full precision: unmoved vertices stay exact. */
 function geometryOf(layer) {
-  return layer.toGeoJSON().geometry;
+  return layer.toGeoJSON(false).geometry;
+}
+
+function ringsOf(geometry) {
+  return geometry.type === "Polygon" ? geometry.coordinates : geometry.coordinates.flat();
+}
+
+/** Whether two GeoJSON (Multi)Polygons have the same rings, vertex by vertex. */
+function sameGeometry(a, b) {
+  const ra = ringsOf(a);
+  const rb = ringsOf(b);
+  return ra.length === rb.length && ra.every((ring, r) => ring.length === rb[r].length &&
+    ring.every(([x, y], i) => Math.abs(x - rb[r][i][0]) <= SAME_DEG && Math.abs(y - rb[r][i][1]) <= SAME_DEG));
 }
 
 function saveStatus(text) {
   $("save-status").textContent = text;
 }
 
+function startEditing(layer) {
+  if (vertexCount(layer) > LARGE_OUTLINE_VERTICES) {
+    editor = new NearbyVertices(layer, { onEdited: () => onEdited(layer), onRefused: saveStatus }).enable();
+  } else {
+    layer.pm.enable(EDIT_OPTIONS);
+    editor = { disable: () => layer.pm.disable() };
+  }
+}
+
+function stopEditing() {
+  if (editor) editor.disable();
+  editor = null;
+}
+
 /** Vertex handles on while the API allows editing, off otherwise. */
 function syncHandles() {
-  const layer = state.current.layer;
   if (allows("edit")) {
-    if (!layer.pm.enabled()) layer.pm.enable(EDIT_OPTIONS);
-  } else if (layer.pm.enabled()) {
-    layer.pm.disable();
+    if (!editor) startEditing(state.current.layer);
+  } else {
+    stopEditing();
   }
 }
 
@@ -56,7 +89,7 @@ function onEdited(layer) {
 /** Replace the polygon's outline (undo, redo, their version) and save it. */
 function setGeometry(geometry, { save: andSave = true } = {}) {
   const layer = state.current.layer;
-  layer.pm.disable();
+  stopEditing();
   layer.setLatLngs(latLngsOf(geometry));
   transition.edited(geometry);
   syncHandles();
@@ -71,25 +104,51 @@ function scheduleSave() {
   saveTimer = setTimeout(() => save(), SAVE_DELAY_MS);
 }
 
-/** Save the selected annotation's geometry (and ``extra`` fields) naming the version it edits. */
+/** What differs from the server's copy: the geometry, and those of ``extra`` (API fields) that changed. */
+function changesOf(current, extra) {
+  const changes = {};
+  const geometry = geometryOf(current.layer);
+  if (!sameGeometry(geometry, current.saved)) changes.geometry = geometry;
+  for (const [name, value] of Object.entries(extra)) {
+    if (JSON.stringify(value) !== JSON.stringify(current.savedProperties[name] ?? null)) changes[name] = value;
+  }
+  return changes;
+}
+
+/**
+ * Save the selected annotation's geometry (and ``extra`` fields) naming the version it edits.
+ * Nothing is sent when nothing changed or the user may not edit it. Resolves to whether a
+ * change was sent.
+ */
 export function save(extra = {}) {
   clearTimeout(saveTimer);
   saving = saving.then(async () => {
     const current = state.current;
-    if (!current || !allows("edit")) return;
-    const body = { version: current.version, geometry: geometryOf(current.layer), ...extra };
+    if (!current || !allows("edit")) return false;
+    const changes = changesOf(current, extra);
+    if (!Object.keys(changes).length) return false;
     saveStatus("Saving…");
+    const body = { version: current.version, ...changes };
     const result = await api(`/api/v1/annotations/${current.id}/`, { method: "PATCH", body, ifMatch: current.version });
-    if (state.current !== current) return;
+    if (state.current !== current) return true;
     if (!result.ok) {
       if (!(await refusedForState(result))) saveStatus(`Not saved: ${errorText(result)}`);
-      return;
+      return true;
     }
     transition.updated(result.data);
     syncHandles();
     saveStatus(`Saved v${current.version}`);
+    return true;
   });
   return saving;
+}
+
+/** Ctrl+S: save now, and say so when there is nothing to save. */
+export async function saveNow() {
+  const current = state.current;
+  if (!current) return;
+  if (!allows("edit")) return saveStatus(`Annotation #${current.id} is read only (${current.state}): nothing to save.`);
+  if (!(await save()) && state.current === current) saveStatus(`No changes to save: v${current.version} is on the server.`);
 }
 
 /**
@@ -102,8 +161,8 @@ async function refusedForState(result) {
     showStale(result);
     return true;
   }
-  if (code === "locked_for_review") {
-    await showLocked(result);
+  if (code === "locked_for_review" || code === "invalid_transition") {
+    await showServerState(result);
     return true;
   }
   return false;
@@ -117,13 +176,25 @@ function showStale(result) {
   saveStatus(`Not saved: ${errorText(result)}`);
 }
 
-/** The author's annotation went under review (another tab, a reviewer): show the server's copy, read only. */
-async function showLocked(result) {
+/** What a refusal by state means to the user, from its code and the annotation's state now. */
+function stateRefusalText(code, id, reviewState) {
+  if (code === "invalid_transition") {
+    return `Annotation #${id} is already ${reviewState} (changed in another tab or by a reviewer), so that step does not apply any more. ` +
+      "The page now shows it as it is on the server.";
+  }
+  return reviewState === "approved"
+    ? `Annotation #${id} is approved, so it is locked: only a reviewer or an owner can change it now. Your change was not saved.`
+    : `Annotation #${id} is submitted, so it is locked until a reviewer approves it or sends it back to you. Your change was not saved.`;
+}
+
+/**
+ * The annotation went under review or moved on elsewhere (another tab, a reviewer): say
+ * so, and show the server's copy with what the user may do with it now.
+ */
+async function showServerState(result) {
   const current = state.current;
   const reviewState = (result.data && result.data.state) || current.state;
-  const message = reviewState === "approved"
-    ? `Annotation #${current.id} is approved, so it is locked: only a reviewer or an owner can change it now. Your change was not saved.`
-    : `Annotation #${current.id} is submitted, so it is locked until a reviewer approves it or sends it back to you. Your change was not saved.`;
+  const message = stateRefusalText(result.data.code, current.id, reviewState);
   saveStatus(message);
   toast(message, "error");
   const fresh = await api(`/api/v1/annotations/${current.id}/`);
@@ -176,6 +247,7 @@ $("stale-take").addEventListener("click", () => {
 export async function deselect() {
   if (!state.current) return;
   await save();
+  stopEditing();
   state.current.layer.remove();
   closeStale();
   forget("edit");
@@ -209,7 +281,11 @@ map.on("pm:create", (e) => createManual(e.layer));
 /** Number keys: the label class new annotations get, and the selected one's if the user may edit it. */
 export async function pickLabel(index) {
   const cls = keyClasses()[index];
-  if (!cls) return;
+  if (!cls || !canCreate) return;
+  const current = state.current;
+  if (current && !allows("edit")) {
+    return saveStatus(`Annotation #${current.id} is read only (${current.state}): its label stays as it is. Esc lets go of it.`);
+  }
   transition.labelPicked(cls.id);
   if (allows("edit")) await save({ label_class: cls.id });
 }
@@ -245,6 +321,7 @@ export async function deleteCurrent() {
     return;
   }
   toast(`Annotation #${current.id} deleted.`);
+  stopEditing();
   current.layer.remove();
   closeStale();
   forget("edit");

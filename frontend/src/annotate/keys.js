@@ -2,13 +2,13 @@
 // the short hint in the panel) are both made from it, so they cannot disagree.
 import { el, typingInField } from "../common.js";
 import { map } from "./layers.js";
-import { $, root } from "./page.js";
+import { $, canCreate, root } from "./page.js";
 import { state } from "./state.js";
 import { redo, undo } from "./history.js";
-import { deleteCurrent, deselect, pickLabel, save, submitCurrent } from "./editing.js";
+import { deleteCurrent, deselect, pickLabel, saveNow, submitCurrent } from "./editing.js";
 import { accept, addPoint, clearPrompt, prompting } from "./prompting.js";
 import { step } from "./list.js";
-import { setTool } from "./tools.js";
+import { setTool, togglePromptThrough } from "./tools.js";
 
 const PAN_PX = { ArrowLeft: [-100, 0], ArrowRight: [100, 0], ArrowUp: [0, -100], ArrowDown: [0, 100] };
 
@@ -38,22 +38,28 @@ const digits = Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [String
  * ``text``: what it does; ``hint``: its words in the panel's short hint, if any;
  * ``keys``: chord → handler(event). A chord is a printable key upper-cased ("Q", "?", "["),
  * a named key ("Enter", "ArrowLeft"), either after "Ctrl+" or "Ctrl+Shift+" (Cmd counts as Ctrl).
+ * ``annotates``: the row is for users who annotate; viewers neither see nor get it.
  */
-export const SHORTCUTS = [
-  { show: "click / {Q}", text: "positive point (Q: at the map centre)", hint: "Click: positive point",
+const ALL_SHORTCUTS = [
+  { show: "click / {Q}", text: "positive point (Q: at the map centre)", hint: "Click: positive point", annotates: true,
     keys: { Q: () => addPoint(map.getCenter(), true) } },
   { show: "Alt+click, right click / {W}", text: "negative point (W: at the map centre)", hint: "Alt/right click: negative",
-    keys: { W: () => addPoint(map.getCenter(), false) } },
-  { show: "drag", text: "box prompt", hint: "drag: box", keys: {} },
-  { show: "{Enter}", text: "accept the preview as an editable polygon", hint: "Enter: accept", keys: { Enter: prevented(accept) } },
-  { show: "{1}…{9}", text: "pick the label class", keys: digits },
-  { show: "{S}", text: "submit the selected annotation for review", hint: "S: submit", keys: { S: submitCurrent } },
-  { show: "{Delete}", text: "delete the selected annotation", keys: { Delete: prevented(deleteOrClear), Backspace: prevented(deleteOrClear) } },
-  { show: "{Ctrl}+{Z} / {Ctrl}+{Shift}+{Z}", text: "undo / redo prompts and edits",
+    annotates: true, keys: { W: () => addPoint(map.getCenter(), false) } },
+  { show: "drag", text: "box prompt", hint: "drag: box", annotates: true, keys: {} },
+  { show: "{Shift}+click, {Shift}+drag / {O}", text: "prompt or draw on top of an existing polygon (O: keep it on)",
+    hint: "Shift: on top", annotates: true, keys: { O: togglePromptThrough } },
+  { show: "click a polygon", text: "select it", hint: canCreate ? undefined : "Click a polygon: select it", keys: {} },
+  { show: "{Enter}", text: "accept the preview as an editable polygon", hint: "Enter: accept", annotates: true,
+    keys: { Enter: prevented(accept) } },
+  { show: "{1}…{9}", text: "pick the label class", annotates: true, keys: digits },
+  { show: "{S}", text: "submit the selected annotation for review", hint: "S: submit", annotates: true, keys: { S: submitCurrent } },
+  { show: "{Delete}", text: "delete the selected annotation", annotates: true,
+    keys: { Delete: prevented(deleteOrClear), Backspace: prevented(deleteOrClear) } },
+  { show: "{Ctrl}+{Z} / {Ctrl}+{Shift}+{Z}", text: "undo / redo prompts and edits", annotates: true,
     keys: { "Ctrl+Z": prevented(undo), "Ctrl+Shift+Z": prevented(redo), "Ctrl+Y": prevented(redo) } },
-  { show: "{Ctrl}+{S}", text: "save now", keys: { "Ctrl+S": prevented(() => save()) } },
+  { show: "{Ctrl}+{S}", text: "save now", annotates: true, keys: { "Ctrl+S": prevented(saveNow) } },
   { show: "{Esc}", text: "clear the prompt, then deselect", keys: { Escape: escape } },
-  { show: "{P} / {T} / {H}", text: "manual polygon / SAM2 prompt / pan tool",
+  { show: "{P} / {T} / {H}", text: "manual polygon / SAM2 prompt / pan tool", annotates: true,
     keys: { P: () => setTool("polygon"), T: () => setTool("prompt"), H: () => setTool(state.tool === "pan" ? "prompt" : "pan") } },
   { show: "{[} {]}", text: "select the previous / next annotation of the list", keys: { "[": () => step(-1), "]": () => step(1) } },
   { show: "arrows, {+} {-}, hold {Space}", text: "pan, zoom, pan with the mouse",
@@ -63,6 +69,7 @@ export const SHORTCUTS = [
     } },
   { show: "{?}", text: "this help", keys: { "?": prevented(() => toggleHelp()) } },
 ];
+export const SHORTCUTS = ALL_SHORTCUTS.filter((row) => canCreate || !row.annotates);
 
 const HANDLERS = new Map(SHORTCUTS.flatMap((row) => Object.entries(row.keys)));
 

@@ -5,6 +5,7 @@ import { L, annotationLayer, areaLabels, areaLayer, map } from "./layers.js";
 import { $, imageId, projectId } from "./page.js";
 import { onChange, state, transition } from "./state.js";
 import { select } from "./editing.js";
+import { clickPassesThrough } from "./prompting.js";
 
 /** Load the annotations in the map's bounds (EPSG:4326), leaving the selected one out. */
 export async function loadAnnotations() {
@@ -17,6 +18,7 @@ export async function loadAnnotations() {
   annotationLayer.addData(visible);
   annotationLayer.eachLayer((layer) => {
     layer.on("click", (e) => {
+      if (clickPassesThrough(e.originalEvent)) return; // on to the map: a prompt or a vertex there
       L.DomEvent.stop(e);
       select(layer.feature);
     });

@@ -127,6 +127,16 @@ let dragStart = null;
 let dragBox = null;
 let suppressClick = false;
 
+/**
+ * Whether a click on an existing polygon goes on to the map (a SAM2 point, a manual polygon's
+ * vertex) instead of selecting that polygon: with Shift held or the "prompt through" toggle
+ * on, and for the click that ends a box drag. A plain click selects.
+ */
+export function clickPassesThrough(event) {
+  if (!canCreate || state.tool === "pan") return false;
+  return suppressClick || event.shiftKey || state.promptThrough;
+}
+
 map.on("mousedown", (e) => {
   if (state.tool !== "prompt" || e.originalEvent.button !== 0) return;
   // A press on a vertex handle (or any marker) edits; it does not start a box.

@@ -1,5 +1,6 @@
 // The annotate page's one state object. Modules read it freely but change it only through
 // the named transitions below; each transition tells the listeners (the views) what changed.
+import { canCreate } from "./page.js";
 
 /**
  * @typedef {object} Current  the selected annotation, shown as an editable polygon
@@ -11,7 +12,8 @@
  * @property {Set<string>} allowed  what the API says this user may do with it now
  *   ("edit", "submit", "approve", "reject", "delete", "comment"); empty when it says nothing
  * @property {object} layer  the Leaflet polygon on the map
- * @property {object} saved  the last saved geometry (GeoJSON, EPSG:4326)
+ * @property {object} saved  the server's geometry (GeoJSON, EPSG:4326): a save sends only a change from it
+ * @property {object} savedProperties  the server's properties (label_class, attributes...)
  * @property {object|null} lastGeometry  the geometry after the latest edit on the page
  * @property {object|null} theirs  someone else's newer version (Feature), after a stale save
  */
@@ -20,7 +22,10 @@ export const state = {
   image: null, // the image (API detail)
   classes: [], // the project's label classes, in key order
   labelId: null, // the label class new annotations get (number keys pick it)
-  tool: "prompt", // prompt | pan | polygon
+  tool: canCreate ? "prompt" : "pan", // prompt | pan | polygon (viewers only pan)
+  // Clicks, boxes and polygon vertices land on top of existing polygons instead of selecting
+  // them (the toolbar's toggle; holding Shift does the same for one gesture).
+  promptThrough: false,
   // SAM2 prompt in EPSG:4326 degrees: points {lat, lng, positive}, box {w, s, e, n} or null.
   prompt: { points: [], box: null },
   sessionId: null, // the segment endpoint's prompt session
@@ -106,7 +111,7 @@ export const transition = {
     const p = feature.properties;
     state.current = {
       id: feature.id, version: p.version, state: p.state, author: p.author, labelId: p.label_class,
-      allowed: allowedOf(p), layer, saved: feature.geometry, lastGeometry: null, theirs: null,
+      allowed: allowedOf(p), layer, saved: feature.geometry, savedProperties: p, lastGeometry: null, theirs: null,
     };
     changed("selected");
   },
@@ -114,7 +119,8 @@ export const transition = {
   updated(feature) {
     const p = feature.properties;
     Object.assign(state.current, {
-      version: p.version, state: p.state, labelId: p.label_class, saved: feature.geometry, allowed: allowedOf(p),
+      version: p.version, state: p.state, labelId: p.label_class, saved: feature.geometry, savedProperties: p,
+      allowed: allowedOf(p),
     });
     changed("updated");
   },
@@ -122,11 +128,18 @@ export const transition = {
     state.current.lastGeometry = geometry;
     changed("edited");
   },
-  /** Someone else's newer version (API Feature) after a stale save: the next save names it. */
+  /** Someone else's newer version (API Feature) after a stale save: the next save names it and
+   * sends what differs from it. */
   theirsLoaded(feature) {
     const p = feature.properties;
-    Object.assign(state.current, { version: p.version, state: p.state, allowed: allowedOf(p), theirs: feature });
+    Object.assign(state.current, {
+      version: p.version, state: p.state, allowed: allowedOf(p), theirs: feature, saved: feature.geometry, savedProperties: p,
+    });
     changed("theirsLoaded");
+  },
+  promptThroughSet(on) {
+    state.promptThrough = on;
+    changed("promptThroughSet");
   },
   deselected() {
     state.current = null;

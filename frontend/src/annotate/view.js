@@ -2,20 +2,32 @@
 // name a user typed goes in as a text node).
 import { el } from "../common.js";
 import { map } from "./layers.js";
-import { $, root } from "./page.js";
+import { $, canCreate, root } from "./page.js";
 import { allows, keyClasses, onChange, state } from "./state.js";
 import { TOOLS } from "./tools.js";
 import { pickLabel } from "./editing.js";
 
 function showTool() {
-  $("tool-status").textContent = `Tool: ${TOOLS[state.tool]}`;
+  $("tool-status").textContent = `Tool: ${TOOLS[state.tool]}${state.promptThrough ? " · on top" : ""}`;
   document.querySelectorAll("[data-tool]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.tool === state.tool)));
+  $("prompt-through").setAttribute("aria-pressed", String(state.promptThrough));
   if (state.tool === "prompt") map.dragging.disable(); else map.dragging.enable();
   root.classList.toggle("crosshair", state.tool === "prompt");
+  root.classList.toggle("prompt-through", state.promptThrough);
+}
+
+/** Messages about the last save belong to the selection they were about. */
+function clearSaveStatus() {
+  $("save-status").textContent = "";
 }
 
 function shownLabelId() {
   return state.current ? state.current.labelId : state.labelId;
+}
+
+/** Label buttons work when a new annotation would get the label, or the selected one may change. */
+function labelsUsable() {
+  return canCreate && (!state.current || allows("edit"));
 }
 
 function showLabel() {
@@ -24,6 +36,7 @@ function showLabel() {
     cls ? el("span", { class: "swatch", style: `background:${cls.colour}` }) : "",
     cls ? cls.name : "none", cls && cls.archived ? " (archived)" : "");
   document.querySelectorAll("#classes li").forEach((li) => li.classList.toggle("active", Number(li.dataset.id) === shownLabelId()));
+  document.querySelectorAll("#classes button").forEach((b) => { b.disabled = !labelsUsable(); });
 }
 
 function showSelection() {
@@ -60,17 +73,23 @@ const RENDER = {
   imageLoaded: [showImageStatus],
   classesLoaded: [renderClasses],
   toolChosen: [showTool],
+  promptThroughSet: [showTool],
   labelPicked: [showLabel],
   promptCleared: [showSelection],
   segmented: [showSelection],
   previewDropped: [showSelection],
-  selected: [showLabel, showSelection],
+  selected: [showLabel, showSelection, clearSaveStatus],
   updated: [showLabel, showSelection],
   theirsLoaded: [showSelection],
-  deselected: [showLabel, showSelection],
+  deselected: [showLabel, showSelection, clearSaveStatus],
 };
 
 onChange((what) => {
   for (const render of RENDER[what] || []) render();
 });
+// Viewers only look (and pan): the tools they cannot use are not shown.
+if (!canCreate) {
+  document.querySelector(".toolbar[aria-label=Tools]").hidden = true;
+  root.setAttribute("aria-label", "Image map (read only)");
+}
 showTool();
