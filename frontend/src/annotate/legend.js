@@ -49,7 +49,6 @@ function applyToAnnotations() {
     const style = annotationStyle(layer.feature, state.classes);
     layer.setStyle({ opacity: (style.opacity ?? 1) * factor, fillOpacity: (style.fillOpacity ?? 0.3) * factor });
   });
-  $("legend").dataset.hiddenCount = String(annotationLayer.getLayers().filter((l) => !map.hasLayer(l)).length);
 }
 
 function applyImagery() {
