@@ -77,7 +77,10 @@ export function createQueue({ projectId, onOpen, onChange }) {
         box, el("button", { type: "button", class: "link", title: "Show it on the map", onclick: () => onOpen(f) }, describe(f)));
     }));
     const shown = items.length < count ? ` (the oldest ${items.length} listed)` : "";
-    $("queue-count").textContent = count ? `${plural(count, "annotation")} match the filters${shown}.` : "No submitted annotation matches the filters.";
+    const filtered = query() !== "";
+    if (!count) $("queue-count").textContent = filtered ? "No submitted annotation matches the filters." : "The queue is empty.";
+    else if (filtered) $("queue-count").textContent = `${plural(count, "annotation")} ${count === 1 ? "matches" : "match"} the filters${shown}.`;
+    else $("queue-count").textContent = `${plural(count, "annotation")} in the queue${shown}.`;
     updateSelection();
   }
 

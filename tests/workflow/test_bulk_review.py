@@ -160,3 +160,31 @@ def test_bulk_approve_is_for_reviewers_and_takes_a_bounded_list_without_repeats(
         response = bulk_approve(reviewer, cast, items)
         assert response.status_code == 400, items[:3]
         assert response.json()["field"] == "annotations"
+
+
+def test_the_queue_costs_the_same_queries_for_a_few_or_many_waiting(cast, image, building, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotator.models import Annotation
+    from tests.support.workflow import bulk_annotations
+
+    client = client_for(cast.reviewer)
+
+    def count_queries() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(f"/api/v1/projects/{cast.project.pk}/review/queue/", {"label_class": building.pk})
+        assert response.status_code == 200
+        return len(queries), response.json()["count"]
+
+    def waiting() -> int:  # submitted, of the class, not the reviewer's own
+        submitted = Annotation.objects.filter(state="submitted", label_class=building)
+        return submitted.exclude(author=cast.reviewer).count()
+
+    bulk_annotations(cast, image, building, 12)
+    few, small = count_queries()
+    assert small == waiting()
+    bulk_annotations(cast, image, building, 228, seed=9)
+    many, large = count_queries()
+    assert large == waiting() > 30
+    assert many == few
