@@ -384,3 +384,26 @@ def test_a_viewer_sees_no_tools_they_cannot_use_and_the_status_bar_fits_on_one_l
     bar = annotator.locator(".map-page .bar")
     assert bar.bounding_box()["height"] < 2 * line + 12, bar.bounding_box()
     screenshot(annotator, "annotator-bar")
+
+
+def test_submitting_work_already_submitted_in_another_tab_says_so_instead_of_blaming_someone_else(
+    cast, ingested_image, client_for, browser_as, app, screenshot
+):
+    from annotator.workflow import annotations
+
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    annotation = annotations.create_annotation(image, cast.annotator, box_around_centre(image, 0.4))
+    page = browser_as("annotator").page
+    open_map(page, app, image, annotation)
+    page.locator(HANDLES).first.wait_for()
+
+    other_tab = client_for(cast.annotator).post(f"/api/v1/annotations/{annotation.pk}/submit/", {}, format="json")
+    assert other_tab.status_code == 200, other_tab.content
+    page.keyboard.press("s")  # this page still shows the draft
+    status = page.locator("#save-status", has_text=f"Annotation #{annotation.pk} is already submitted")
+    status.wait_for()
+    assert "someone else" not in status.inner_text().lower()
+    assert not page.locator("#stale").is_visible()
+    page.locator("#selection", has_text="read only").wait_for()
+    assert page.locator(HANDLES).count() == 0
+    screenshot(page, "already-submitted")

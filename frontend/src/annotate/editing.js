@@ -5,7 +5,7 @@
 // label change, no request); a refusal is told apart by its error ``code``: ``stale_version``
 // (someone else changed it: the drawing is kept and their version can be reloaded),
 // ``locked_for_review`` (submitted work waits for review) or ``invalid_transition`` (it was
-// already submitted or reviewed elsewhere).
+// already submitted or reviewed elsewhere; a stale version with a new state says the same).
 import { api, errorText, toast } from "../common.js";
 import { latLngsOf } from "../mapbase.js";
 import { forget, onApply, record } from "./history.js";
@@ -158,7 +158,17 @@ export async function saveNow() {
 async function refusedForState(result) {
   const code = result.data && result.data.code;
   if (code === "stale_version") {
-    showStale(result);
+    // The version checks come first on the server, so work submitted in another tab (or
+    // reviewed) meanwhile is refused as stale too: tell that apart from someone's edit.
+    const current = state.current;
+    const fresh = await api(`/api/v1/annotations/${current.id}/`);
+    if (state.current !== current) return true;
+    const now = fresh.ok && fresh.data.properties;
+    if (now && now.state !== current.state && !(now.allowed_actions || []).includes("edit")) {
+      await showServerState({ data: { code: "state_changed", state: now.state } });
+    } else {
+      showStale(result);
+    }
     return true;
   }
   if (code === "locked_for_review" || code === "invalid_transition") {
@@ -178,8 +188,8 @@ function showStale(result) {
 
 /** What a refusal by state means to the user, from its code and the annotation's state now. */
 function stateRefusalText(code, id, reviewState) {
-  if (code === "invalid_transition") {
-    return `Annotation #${id} is already ${reviewState} (changed in another tab or by a reviewer), so that step does not apply any more. ` +
+  if (code === "invalid_transition" || code === "state_changed") {
+    return `Annotation #${id} is already ${reviewState} (in another tab or by a reviewer), so nothing was changed here. ` +
       "The page now shows it as it is on the server.";
   }
   return reviewState === "approved"
