@@ -5,6 +5,7 @@
 //   layers.js    the map and its layers
 //   prompting.js SAM2 clicks and boxes → POST /api/v1/images/{id}/segment → preview
 //   editing.js   the selected annotation: vertex edits, the save queue, refusals by error code
+//   vertices.js  vertex handles near the pointer, for outlines too large for one per vertex
 //   history.js   undo / redo of prompts and edits
 //   overlays.js  annotations in view, assigned areas
 //   areas.js     assigned areas: drawn and given out by reviewers and owners, ?area=ID, "Next task"
