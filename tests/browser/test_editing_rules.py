@@ -339,6 +339,9 @@ def test_a_viewer_sees_no_tools_they_cannot_use_and_the_status_bar_fits_on_one_l
     from annotator.workflow import annotations
 
     image = ingested_image("naip_rgbn_utm14_2020.tif")
+    # A long name, as uploads have: the status bar must still keep to one line.
+    image.name = "naip_rgbn_utm14_2020_north_dakota_prairie_pothole_region_flight_line_17_mosaic.tif"
+    image.save(update_fields=["name"])
     annotation = annotations.create_annotation(image, cast.annotator, box_around_centre(image, 0.4))
     session = browser_as("viewer")
     page = session.page
