@@ -60,9 +60,13 @@ export function createQueue({ projectId, onOpen, onChange }) {
     selectAll.disabled = items.length === 0;
   }
 
+  /** "#12 field · annotator · 09:41" (the submission's time, with its date when not today). */
   function describe(f) {
     const p = f.properties;
-    return `#${f.id} ${p.label_class_name || "unlabelled"} · ${p.author || "(deleted user)"} · ${Math.round(p.area_m2)} m²`;
+    const at = p.submitted_at ? new Date(p.submitted_at) : null;
+    const today = at && at.toDateString() === new Date().toDateString();
+    const when = at ? at.toLocaleString("en-GB", today ? { hour: "2-digit", minute: "2-digit" } : { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" }) : "";
+    return `#${f.id} ${p.label_class_name || "unlabelled"} · ${p.author || "(deleted user)"}${when ? ` · ${when}` : ""}`;
   }
 
   function render() {
