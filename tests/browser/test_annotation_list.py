@@ -130,7 +130,7 @@ def test_the_annotator_filters_the_list_steps_through_it_and_moves_between_image
     # Layers: drafts off hides their polygons (the selected one stays); the imagery off and on.
     page.keyboard.press("Escape")
     page.wait_for_function("() => window.geoprompt.state().current === null")
-    for _ in range(3):  # zoom out until the four are in view
+    for _ in range(5):  # zoom out well past the four (they span about 650 m)
         page.keyboard.press("-")
     outlines = page.locator(".leaflet-overlay-pane path.leaflet-interactive")
     expect(outlines).to_have_count(4, timeout=WAIT_MS)

@@ -177,26 +177,37 @@ function pressed(button, on) {
   return button;
 }
 
+// The buttons are made once and only updated, so keyboard focus stays on the one pressed.
+const scopeButtons = [["image", "This image"], ["project", "Whole project"]].map(([scope, text]) =>
+  el("button", { type: "button", class: "button", dataset: { scope }, onclick: () => setFilter({ scope }) }, text));
+scopeGroup.replaceChildren(...scopeButtons);
+const stateCounts = new Map([["", el("b", {}, "…")], ...STATES.map((s) => [s, el("b", {}, "…")])]);
+const stateButtons = [
+  el("button", { type: "button", class: "count-chip", dataset: { state: "" }, onclick: () => setFilter({ state: "" }) },
+    "all ", stateCounts.get("")),
+  ...STATES.map((s) => el("button", {
+    type: "button", class: "count-chip", dataset: { state: s }, onclick: () => setFilter({ state: filters.state === s ? "" : s }),
+  }, el("span", { class: "state-line", style: `border-color:${STATE_COLOURS[s]}` }), `${s} `, stateCounts.get(s))),
+];
+stateGroup.replaceChildren(...stateButtons);
+
+/** Options of a select, replaced only when they changed (a user may have it open). */
+function setOptions(select, options, value) {
+  const wanted = JSON.stringify(options);
+  if (select.dataset.options !== wanted) {
+    select.replaceChildren(...options.map(([v, text]) => el("option", { value: v }, text)));
+    select.dataset.options = wanted;
+  }
+  select.value = options.some(([v]) => v === value) ? value : "";
+}
+
 function renderFilters() {
-  scopeGroup.replaceChildren(...[["image", "This image"], ["project", "Whole project"]].map(([scope, text]) =>
-    pressed(el("button", { type: "button", class: "button", dataset: { scope }, onclick: () => setFilter({ scope }) }, text),
-      filters.scope === scope)));
-  const counts = list.counts ? list.counts.counts : {};
-  const total = list.counts ? list.counts.total : null;
-  stateGroup.replaceChildren(
-    pressed(el("button", { type: "button", class: "count-chip", dataset: { state: "" }, onclick: () => setFilter({ state: "" }) },
-      "all ", el("b", {}, total === null ? "…" : String(total))), !filters.state),
-    ...STATES.map((s) => pressed(el("button", {
-      type: "button", class: "count-chip", dataset: { state: s }, onclick: () => setFilter({ state: filters.state === s ? "" : s }),
-    }, el("span", { class: "state-line", style: `border-color:${STATE_COLOURS[s]}` }), `${s} `,
-    el("b", {}, counts[s] === undefined ? "…" : String(counts[s]))), filters.state === s)),
-  );
-  classSelect.replaceChildren(el("option", { value: "" }, "all classes"),
-    ...state.classes.map((c) => el("option", { value: String(c.id) }, c.name)));
-  classSelect.value = filters.labelClass;
-  authorSelect.replaceChildren(el("option", { value: "" }, "all authors"),
-    ...members.map((name) => el("option", { value: name }, name)));
-  authorSelect.value = members.includes(filters.author) ? filters.author : "";
+  for (const button of scopeButtons) pressed(button, filters.scope === button.dataset.scope);
+  for (const button of stateButtons) pressed(button, filters.state === button.dataset.state);
+  const counts = list.counts ? { "": list.counts.total, ...list.counts.counts } : {};
+  for (const [s, node] of stateCounts) node.textContent = counts[s] === undefined ? "…" : String(counts[s]);
+  setOptions(classSelect, [["", "all classes"], ...state.classes.map((c) => [String(c.id), c.name])], filters.labelClass);
+  setOptions(authorSelect, [["", "all authors"], ...members.map((name) => [name, name])], filters.author);
   mineBox.checked = filters.mine;
   openBox.checked = filters.openComments;
 }
