@@ -132,19 +132,6 @@ class ReviewCommentSerializer(serializers.ModelSerializer):
         fields = ["id", "author", "body", "created_at"]
         read_only_fields = fields
 
-    @extend_schema_field(serializers.JSONField(allow_null=True, help_text="GeoJSON Point, EPSG:4326"))
-    def get_anchor(self, thread: CommentThread) -> dict | None:
-        point = thread.point or getattr(thread, "anchor_point", None)
-        if point is None:
-            return None
-        # Stored geometries of images across the antimeridian run past 180° (one frame).
-        return {"type": "Point", "coordinates": [((point.x + 180.0) % 360.0) - 180.0, point.y]}
-
-    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=THREAD_ACTIONS)))
-    def get_allowed_actions(self, thread: CommentThread) -> list[str]:
-        access: Access = self.context["access"]
-        return access.thread_actions(thread)
-
 
 class CommentThreadSerializer(serializers.ModelSerializer):
     """A thread with its comments, oldest first.
@@ -181,6 +168,19 @@ class CommentThreadSerializer(serializers.ModelSerializer):
             "allowed_actions",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.JSONField(allow_null=True, help_text="GeoJSON Point, EPSG:4326"))
+    def get_anchor(self, thread: CommentThread) -> dict | None:
+        point = thread.point or getattr(thread, "anchor_point", None)
+        if point is None:
+            return None
+        # Stored geometries of images across the antimeridian run past 180° (one frame).
+        return {"type": "Point", "coordinates": [((point.x + 180.0) % 360.0) - 180.0, point.y]}
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=THREAD_ACTIONS)))
+    def get_allowed_actions(self, thread: CommentThread) -> list[str]:
+        access: Access = self.context["access"]
+        return access.thread_actions(thread)
 
 
 class CommentThreadInputSerializer(serializers.Serializer):
