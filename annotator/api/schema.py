@@ -50,6 +50,9 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("JobViewSet", "cancel"): (409,),
     # A job still running with a fresh heartbeat, one that succeeded, or one a newer job replaced.
     ("JobViewSet", "retry"): (409,),
+    # ?project= names a project the caller is not a member of.
+    ("TaskViewSet", "list"): (404,),
+    ("TaskViewSet", "next"): (404,),
     # An export is downloaded once it has finished.
     ("ExportViewSet", "download"): (409,),
     # Segmenting needs the image's SAM2 features (409) and the model's checkpoint (503).

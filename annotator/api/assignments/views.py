@@ -16,9 +16,17 @@ from annotator import access
 from annotator.api.assignments import serializers as s
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.permissions import caller_role
+from annotator.api.schema import GeopromptAutoSchema
 from annotator.models import AssignedArea, Project
 from annotator.workflow import assignments
 from annotator.workflow.dashboard import area_progress
+
+
+class OneObjectSchema(GeopromptAutoSchema):
+    """The schema of a view whose ``list`` route answers one object (a summary), not an array."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
 
 
 class AssignedAreaViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
@@ -100,6 +108,7 @@ class TaskViewSet(viewsets.ViewSet):
     every project they belong to (``?project=`` for one)."""
 
     permission_classes = [IsAuthenticated]
+    schema = OneObjectSchema()
 
     def _tasks(self, request, query_class=s.TaskQuerySerializer):
         query = query_class(data=request.query_params)
@@ -129,6 +138,7 @@ class ProjectProgressViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
     """Per image, live annotations by state; per area, its completion (every member)."""
 
     pagination_class = None
+    schema = OneObjectSchema()
 
     @extend_schema(responses=s.ProjectProgressSerializer)
     def list(self, request, project_pk=None):
