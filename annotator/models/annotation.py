@@ -20,6 +20,8 @@ class AnnotationSource(models.TextChoices):
     SAM = "sam", "SAM2"
     MANUAL = "manual", "Drawn by hand"
     IMPORT = "import", "Imported"
+    AUTO = "auto", "Drafted by SAM2 (whole image)"
+    CONSENSUS = "consensus", "Consensus of annotators"
 
 
 class VersionAction(models.TextChoices):
@@ -54,8 +56,13 @@ class Annotation(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     geometry = models.MultiPolygonField(srid=4326)
     area_m2 = models.FloatField(default=0.0, help_text="geodesic area, square metres")
-    source = models.CharField(max_length=8, choices=AnnotationSource.choices, default=AnnotationSource.MANUAL)
+    source = models.CharField(max_length=12, choices=AnnotationSource.choices, default=AnnotationSource.MANUAL)
     sam = models.JSONField(null=True, blank=True, help_text="prompts, score, model, untrained flag")
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="where a drafted or fused annotation came from: its run, model, window and figures",
+    )
     attributes = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=12, choices=AnnotationState.choices, default=AnnotationState.DRAFT)
     version = models.PositiveIntegerField(default=1)
