@@ -15,7 +15,7 @@ application = get_wsgi_application()
 
 
 def _load_decoder() -> None:
-    """Build the default SAM2 model now, so that the first click after a start is not the slow one."""
+    """Build the default SAM2 decoder (never the image encoder) now, so that the first click is not the slow one."""
     import logging
 
     from django.conf import settings
@@ -25,7 +25,7 @@ def _load_decoder() -> None:
     from annotator.sam2 import registry as sam2_models
 
     try:
-        decoder.prepare(sam2_models.load_model(settings.SAM2_MODEL).model)
+        decoder.prepare(sam2_models.load_decoder(settings.SAM2_MODEL).model)
     except GeopromptError as exc:  # no checkpoint yet: the first click will say so
         logging.getLogger(__name__).warning("SAM2 decoder not preloaded: %s", exc)
 

@@ -8,12 +8,19 @@ users who are online). Without a checkpoint, and only when
 ``settings.SAM2_ALLOW_UNTRAINED`` is true, the same code builds the real architecture with
 untrained weights drawn from ``settings.SAM2_UNTRAINED_SEED``: everything runs, but the
 masks mean nothing, and every result says ``untrained``.
+
+The web process only decodes: :func:`load_decoder` builds SAM2's prompt encoder and mask
+decoder alone (:class:`DecoderHeads`, a few MiB) and reads only their weights from the
+checkpoint, so it never holds the image encoder (~860 MiB of weights for
+``sam2.1_hiera_large``). Untrained heads are drawn from the seed on their own, in the full
+model too, so that both loaders give the same weights (tested).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import threading
 from dataclasses import dataclass
@@ -82,6 +89,8 @@ def checkpoint_digest(path: Path) -> str:
 
 def untrained_digest(name: str, seed: int) -> str:
     """A stable identity for untrained weights (same model, seed and torch build → same weights)."""
+    # The image encoder's untrained weights (hence the cached features) are drawn as they
+    # always were; only the decoder heads are drawn on their own (see _build).
     text = f"untrained:{name}:seed={seed}:torch={torch.__version__.split('+')[0]}"
     return "untrained-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -105,8 +114,66 @@ class LoadedModel:
     device: torch.device
 
 
-_cache: dict[tuple[str, str, str, bool, int], LoadedModel] = {}
+_cache: dict[tuple[str, str, str, str, bool, int], LoadedModel] = {}
 _lock = threading.Lock()
+# build_sam2's defaults: the single-mask output falls back to the multimask one when unstable.
+_POSTPROCESSING = [
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability=true",
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta=0.05",
+    "++model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh=0.98",
+]
+_HEAD_PREFIXES = ("sam_prompt_encoder.", "sam_mask_decoder.")
+
+
+class DecoderHeads(torch.nn.Module):
+    """SAM2's prompt encoder and mask decoder without the rest of the model.
+
+    Built by ``SAM2Base._build_sam_heads`` itself from the model's Hydra config, so the
+    modules and their hyperparameters are SAM2's; it has the attributes that decoding reads
+    (``sam_prompt_encoder``, ``sam_mask_decoder``, ``image_size``, in pixels).
+    """
+
+    def __init__(self, config: str):
+        from hydra import compose
+        from omegaconf import OmegaConf
+        from sam2.modeling.sam2_base import SAM2Base
+
+        super().__init__()
+        cfg = compose(config_name=config, overrides=_POSTPROCESSING)
+        OmegaConf.resolve(cfg)
+        options = {
+            name: parameter.default
+            for name, parameter in inspect.signature(SAM2Base.__init__).parameters.items()
+            if parameter.default is not inspect.Parameter.empty
+        }
+        submodules = ("_target_", "image_encoder", "memory_attention", "memory_encoder")
+        options.update({k: v for k, v in OmegaConf.to_container(cfg.model).items() if k not in submodules})
+        for name, value in options.items():
+            setattr(self, name, value)
+        # What SAM2Base.__init__ derives from its submodules, read from their config instead.
+        self.hidden_dim = cfg.model.image_encoder.neck.d_model
+        self.mem_dim = cfg.model.memory_encoder.get("out_dim", self.hidden_dim)
+        SAM2Base._build_sam_heads(self)
+        # Object pointers are for video tracking; decoding never reads them.
+        del self.obj_ptr_proj, self.obj_ptr_tpos_proj
+
+
+def _seeded_heads(spec: ModelSpec, seed: int) -> DecoderHeads:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DecoderHeads(spec.config)
+
+
+def _head_weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    """The prompt encoder's and mask decoder's tensors of a checkpoint, without reading the others.
+
+    The file is memory-mapped, so the image encoder's weights are never read into memory.
+    """
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)["model"]
+    except RuntimeError:  # a checkpoint in torch's legacy (non-zip) format cannot be mapped
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)["model"]
+    return {k: v.clone() for k, v in state.items() if k.startswith(_HEAD_PREFIXES)}
 
 
 def _build(spec: ModelSpec, ckpt: Path | None, device: torch.device) -> torch.nn.Module:
@@ -115,37 +182,64 @@ def _build(spec: ModelSpec, ckpt: Path | None, device: torch.device) -> torch.nn
     # Weights are built on the CPU and then moved, so a seeded untrained model is the same
     # on every machine and every process (the encoder worker and the web decoder agree).
     model = build_sam2(spec.config, ckpt_path=str(ckpt) if ckpt else None, device="cpu")
+    if ckpt is None:
+        heads = _seeded_heads(spec, settings.SAM2_UNTRAINED_SEED)
+        model.sam_prompt_encoder.load_state_dict(heads.sam_prompt_encoder.state_dict())
+        model.sam_mask_decoder.load_state_dict(heads.sam_mask_decoder.state_dict())
     return model.to(device).eval()
 
 
+def _build_heads(spec: ModelSpec, ckpt: Path | None, device: torch.device) -> torch.nn.Module:
+    if ckpt is None:
+        heads = _seeded_heads(spec, settings.SAM2_UNTRAINED_SEED)
+    else:
+        heads = DecoderHeads(spec.config)
+        heads.load_state_dict(_head_weights(ckpt), strict=True)
+    return heads.to(device).eval()
+
+
+def _load(name: str, device: str | None, part: str) -> LoadedModel:
+    spec = get_spec(name)
+    torch_device = resolve_device(device)
+    ckpt = checkpoint_path(name)
+    key = (part, name, str(torch_device), str(ckpt), bool(settings.SAM2_ALLOW_UNTRAINED), settings.SAM2_UNTRAINED_SEED)
+    build = _build if part == "full" else _build_heads
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+        if ckpt.exists():
+            model = build(spec, ckpt, torch_device)
+            loaded = LoadedModel(name, model, checkpoint_digest(ckpt), False, torch_device)
+        elif settings.SAM2_ALLOW_UNTRAINED:
+            logger.warning("no checkpoint at %s: using UNTRAINED %s weights (masks are meaningless)", ckpt, name)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(settings.SAM2_UNTRAINED_SEED)
+                model = build(spec, None, torch_device)
+            loaded = LoadedModel(name, model, untrained_digest(name, settings.SAM2_UNTRAINED_SEED), True, torch_device)
+        else:
+            raise _missing(name)
+        _cache[key] = loaded
+        return loaded
+
+
 def load_model(name: str, device: str | None = None) -> LoadedModel:
-    """The model ``name``, built once per process and device.
+    """The whole model ``name`` (image encoder included), built once per process and device.
 
     Uses the checkpoint file when it exists. Otherwise, if ``settings.SAM2_ALLOW_UNTRAINED``
     is true, builds the same architecture with untrained weights seeded from
     ``settings.SAM2_UNTRAINED_SEED``; if not, raises :class:`CheckpointMissing` saying how
     to get one.
     """
-    spec = get_spec(name)
-    torch_device = resolve_device(device)
-    ckpt = checkpoint_path(name)
-    key = (name, str(torch_device), str(ckpt), bool(settings.SAM2_ALLOW_UNTRAINED), settings.SAM2_UNTRAINED_SEED)
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-        if ckpt.exists():
-            model = _build(spec, ckpt, torch_device)
-            loaded = LoadedModel(name, model, checkpoint_digest(ckpt), False, torch_device)
-        elif settings.SAM2_ALLOW_UNTRAINED:
-            logger.warning("no checkpoint at %s: using UNTRAINED %s weights (masks are meaningless)", ckpt, name)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(settings.SAM2_UNTRAINED_SEED)
-                model = _build(spec, None, torch_device)
-            loaded = LoadedModel(name, model, untrained_digest(name, settings.SAM2_UNTRAINED_SEED), True, torch_device)
-        else:
-            raise _missing(name)
-        _cache[key] = loaded
-        return loaded
+    return _load(name, device, "full")
+
+
+def load_decoder(name: str, device: str | None = None) -> LoadedModel:
+    """Only the prompt encoder and mask decoder of model ``name`` (:class:`DecoderHeads`), once per process.
+
+    The same weights as :func:`load_model`'s, from the same checkpoint or seed; the same
+    errors when neither is available.
+    """
+    return _load(name, device, "heads")
 
 
 def model_identity(name: str) -> tuple[str, bool]:

@@ -1,16 +1,24 @@
 """Mask → outline: the prompted connected part(s) of a decoder mask as a valid polygon.
 
 Everything here is in window pixel coordinates: pixel (col, row) covers the square
-[col, col + 1] x [row, row + 1], x to the right and y down. The work is done on the raster
-first (connected-component labelling, so only the selected parts and their large holes are
-ever polygonized), because polygonizing, simplifying and validating cost in proportion to
-the vertices, and an arbitrary decoder mask can have tens of thousands of them.
+[col, col + 1] x [row, row + 1], x to the right and y down.
+
+The endpoint outlines the decoder's own output, its 256 x 256 low-resolution logits
+(:func:`logits_outline`): the 1024 x 1024 mask that SAM2 shows is their bilinear upsampling
+thresholded at 0, which adds no information, so the zero level of the logits, traced with
+sub-pixel precision by marching squares (contourpy), is that mask's outline without its
+pixel staircase. Its cost is bounded by the 65,536 grid cells whatever the mask looks like
+(an untrained model's noise included), where tracing the upsampled mask costs in proportion
+to its ~60,000 pixel-corner vertices. :func:`mask_outline` outlines a pixel mask exactly
+(raster first: connected-component labelling, so only the selected parts and their large
+holes are polygonized); it is the reference that the logit outline is tested against.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import contourpy
 import numpy as np
 import shapely
 from affine import Affine
@@ -26,6 +34,14 @@ EIGHT = ndimage.generate_binary_structure(2, 2)
 # The simplification tolerance grows by this factor, at most this far, to meet a vertex budget.
 TOLERANCE_STEP = 2.0
 MAX_TOLERANCE_PX = 64.0
+# The low-resolution logits: 256 x 256 cells, each 4 x 4 window pixels (SAM2's 1024 frame).
+LOW_RES = 256
+LOW_RES_STEP = 4.0
+# At most this many traced vertices are simplified and validated: beyond it the smallest
+# holes are filled, so that a noisy mask costs no more than a detailed object (measured:
+# ~1 ms of GEOS validation per 1,500 vertices on a 2-core machine).
+TRACE_VERTEX_BUDGET = 8_000
+_LINEARRING = 2  # shapely.GeometryType.LINEARRING
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,189 @@ def mask_outline(
     while max_vertices is not None and vertices > max_vertices and tolerance < MAX_TOLERANCE_PX:
         tolerance = max(tolerance * TOLERANCE_STEP, 1.0)
         simplified = simplify(geometry, tolerance)
+        vertices = shapely.get_num_coordinates(simplified)
+    return Outline(simplified, tolerance, int(vertices), holes_filled)
+
+
+def _axis(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where the upsampled logits are sampled along one axis for a window ``size`` pixels long.
+
+    ``F.interpolate(..., mode="bilinear", align_corners=False)`` from 256 to 1024 samples
+    low-resolution index ``u = (x - 2) / 4`` at window coordinate ``x``, clamped to
+    [0, 255]: grid point ``i`` sits at ``x = 4 i + 2`` and the field is constant beyond the
+    first and last of them. Returns the coordinates (0, every grid point inside the
+    window, then ``size``) and, for each, the two grid indices and the weight of the second.
+    """
+    inside = LOW_RES_STEP * np.arange(LOW_RES) + LOW_RES_STEP / 2
+    coords = np.concatenate([[0.0], inside[inside < size], [float(size)]])
+    u = np.clip((coords - LOW_RES_STEP / 2) / LOW_RES_STEP, 0, LOW_RES - 1)
+    first = np.floor(u).astype(np.intp)
+    second = np.minimum(first + 1, LOW_RES - 1)
+    return coords, first, second, (u - first).astype(np.float32)
+
+
+def _resample(logits: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
+    """``logits`` [256, 256] linearly interpolated at the rows and columns of two :func:`_axis` results."""
+    _, r0, r1, rw = rows
+    _, c0, c1, cw = cols
+    z = logits[r0] * (1 - rw)[:, None] + logits[r1] * rw[:, None]
+    return z[:, c0] * (1 - cw) + z[:, c1] * cw
+
+
+def upsampled_at(logits: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The bilinear upsampling of ``logits`` [256, 256] to 1024 x 1024 at the given pixel rows and columns.
+
+    Equal to ``F.interpolate(logits, (1024, 1024), mode="bilinear")[rows][:, cols]`` without
+    computing the other pixels. Returns float32 [len(rows), len(cols)].
+    """
+
+    def axis(pixels: np.ndarray) -> tuple:
+        u = np.maximum((np.asarray(pixels, dtype=np.float64) + 0.5) / LOW_RES_STEP - 0.5, 0.0)
+        first = np.minimum(np.floor(u).astype(np.intp), LOW_RES - 1)
+        return None, first, np.minimum(first + 1, LOW_RES - 1), (u - first).astype(np.float32)
+
+    return _resample(logits.astype(np.float32, copy=False), axis(rows), axis(cols))
+
+
+def _ring_areas(points: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Signed shoelace areas of the closed rings ``points[offsets[i]:offsets[i + 1]]``."""
+    x, y = points[:, 0], points[:, 1]
+    cross = x[:-1] * y[1:] - x[1:] * y[:-1]
+    # The term from one ring's last point to the next ring's first is never summed.
+    return 0.5 * np.add.reduceat(np.append(cross, 0.0), offsets[:-1]) - 0.5 * np.append(cross, 0.0)[offsets[1:] - 1]
+
+
+def logits_outline(
+    logits: np.ndarray,
+    width: int,
+    height: int,
+    positive_px: np.ndarray,
+    box_px: np.ndarray | None,
+    simplify_px: float,
+    min_area_px: float,
+    max_vertices: int | None = None,
+) -> Outline:
+    """The prompted parts of the mask ``logits > 0`` as a valid MultiPolygon in window pixels.
+
+    Args:
+        logits: [256, 256] the decoder's low-resolution logits of one mask (SAM2's 1024 x 1024
+            frame at a quarter of the resolution).
+        width, height: the window's valid size in window pixels; the outline lies within it.
+        positive_px: [P, 2] positive points (x, y), window pixels; box_px: [4] x0, y0, x1, y1 or None.
+        simplify_px, min_area_px, max_vertices: as in :func:`mask_outline`.
+
+    The parts and holes are those of the upsampled mask's zero level traced at sub-pixel
+    precision; selection, speck and hole rules are :func:`select_parts` and
+    :func:`fill_small_holes`' on areas in square window pixels.
+    """
+    rows, cols = _axis(height), _axis(width)
+    z = _resample(np.asarray(logits, dtype=np.float32), rows, cols)
+    # The mask is ``logits > 0``; a grid value of exactly 0 would put a vertex on a grid
+    # point that two rings could share, so it is moved just outside.
+    z[z == 0] = -1e-6
+    generator = contourpy.contour_generator(
+        cols[0], rows[0], z, name="serial", fill_type=contourpy.FillType.ChunkCombinedOffsetOffset
+    )
+    (points,), (offsets,), (outer,) = generator.filled(0.0, np.inf)
+    if points is None:
+        return Outline(MultiPolygon(), simplify_px, 0, 0)
+    offsets, outer = offsets.astype(np.intp), outer.astype(np.intp)
+    ring_count, part_count = len(offsets) - 1, len(outer) - 1
+    ring_vertices = np.diff(offsets)
+    areas = np.abs(_ring_areas(points, offsets))
+    ring_part = np.repeat(np.arange(part_count), np.diff(outer))
+    is_shell = np.zeros(ring_count, dtype=bool)
+    is_shell[outer[:-1]] = True
+    # A part's area is its shell's less all its holes', as select_parts counts its pixels.
+    part_areas = np.bincount(ring_part, np.where(is_shell, areas, -areas), minlength=part_count)
+    rings = shapely.linearrings(points, indices=np.repeat(np.arange(ring_count), ring_vertices))
+    parts = shapely.polygons(rings, indices=ring_part)
+    chosen = _choose(parts, part_areas, part_areas >= min_area_px, positive_px, box_px)
+    if not chosen.any():
+        return Outline(MultiPolygon(), simplify_px, 0, 0)
+    in_chosen = chosen[ring_part]
+    fill = in_chosen & ~is_shell & (areas < min_area_px)
+    fill |= _over_budget(in_chosen & ~fill, is_shell, ring_vertices, areas)
+    use = in_chosen & ~fill
+    return _simplified(rings[use], ring_part[use], is_shell[use], simplify_px, max_vertices, int(fill.sum()))
+
+
+def _over_budget(kept: np.ndarray, is_shell: np.ndarray, ring_vertices: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """The holes to fill, smallest first, so that the kept rings have at most ``TRACE_VERTEX_BUDGET`` vertices.
+
+    Validating and simplifying cost in proportion to the vertices; a mask with thousands of
+    holes (noise) would otherwise cost more than the decoder. Shells are never dropped.
+    """
+    fill = np.zeros(len(kept), dtype=bool)
+    excess = int(ring_vertices[kept].sum()) - TRACE_VERTEX_BUDGET
+    if excess <= 0:
+        return fill
+    holes = np.flatnonzero(kept & ~is_shell)
+    holes = holes[np.argsort(areas[holes], kind="stable")]
+    dropped = np.cumsum(ring_vertices[holes])
+    fill[holes[: int(np.searchsorted(dropped, excess)) + 1]] = True
+    return fill
+
+
+def _choose(
+    parts: np.ndarray, part_areas: np.ndarray, keep: np.ndarray, positive_px: np.ndarray, box_px: np.ndarray | None
+) -> np.ndarray:
+    """Which of the polygons ``parts`` the prompts select: the rules of :func:`select_parts`."""
+    chosen = np.zeros(len(parts), dtype=bool)
+    for x, y in np.asarray(positive_px, dtype=np.float64).reshape(-1, 2):
+        chosen |= shapely.dwithin(parts, shapely.Point(x, y), 0.5)
+    chosen &= keep
+    if not chosen.any() and box_px is not None:
+        chosen = shapely.intersects(parts, shapely.box(*(float(v) for v in box_px))) & keep
+    if not chosen.any() and keep.any():
+        chosen[int(np.argmax(np.where(keep, part_areas, -1.0)))] = True
+    return chosen
+
+
+def _simplified(
+    rings: np.ndarray,
+    ring_part: np.ndarray,
+    is_shell: np.ndarray,
+    simplify_px: float,
+    max_vertices: int | None,
+    holes_filled: int,
+) -> Outline:
+    """The polygons of ``rings`` (each part's shell first, then its holes), simplified ring by ring.
+
+    Douglas-Peucker per ring is cheap (GEOS' polygon simplifier also repairs, which costs
+    several times more). The traced rings are valid (marching-squares rings never touch
+    or cross); a ring that simplifying broke (a narrow neck, or a neighbour closer than the
+    tolerance) keeps its trace, and the result is validated once.
+    Given ``max_vertices``, the tolerance doubles (up to ``MAX_TOLERANCE_PX``) while more remain.
+    """
+    _, part_index = np.unique(ring_part, return_inverse=True)
+    traced = MultiPolygon(list(shapely.polygons(rings, indices=part_index)))
+
+    def at(tolerance: float) -> MultiPolygon:
+        if tolerance <= 0:
+            return traced
+        simple = shapely.simplify(rings, tolerance, preserve_topology=False)
+        # A hole that collapses is smaller than the tolerance: it is filled. A ring that came
+        # out self-intersecting or crossing another keeps its trace (traces never cross).
+        collapsed = (shapely.get_num_coordinates(simple) < 4) | (shapely.get_type_id(simple) != _LINEARRING)
+        simple = np.where(collapsed, rings, simple)
+        broken = collapsed | ~shapely.is_valid(shapely.polygons(simple))
+        first, second = shapely.STRtree(simple).query(simple, predicate="intersects")
+        crossing = first != second
+        broken[first[crossing]] = broken[second[crossing]] = True
+        simple = np.where(broken, rings, simple)
+        keep = ~(collapsed & ~is_shell)
+        _, index = np.unique(part_index[keep], return_inverse=True)
+        geometry = MultiPolygon(list(shapely.polygons(simple[keep], indices=index)))
+        # A kept trace may still cross a simplified neighbour: then GEOS simplifies and repairs.
+        return geometry if geometry.is_valid else simplify(traced, tolerance)
+
+    tolerance = simplify_px
+    simplified = at(tolerance)
+    vertices = shapely.get_num_coordinates(simplified)
+    while max_vertices is not None and vertices > max_vertices and tolerance < MAX_TOLERANCE_PX:
+        tolerance = max(tolerance * TOLERANCE_STEP, 1.0)
+        simplified = at(tolerance)
         vertices = shapely.get_num_coordinates(simplified)
     return Outline(simplified, tolerance, int(vertices), holes_filled)
 

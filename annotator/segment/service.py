@@ -3,8 +3,9 @@
 Coordinates: prompts arrive in a named CRS (EPSG:4326 lon/lat by default), are projected
 to the image CRS with pyproj (always x, y order), then to image pixels (col, row) and to
 window pixels through the window's affine transform, all in floating point. The mask is
-in window pixels (1024 x 1024, cropped to the window's valid size); its polygon goes back
-through the window transform to the image CRS and then to EPSG:4326. Areas are geodesic
+the decoder's 256 x 256 low-resolution logits, whose zero level is traced in window pixels
+(1024 x 1024, cropped to the window's valid size) without upsampling them; its polygon
+goes back through the window transform to the image CRS and then to EPSG:4326. Areas are geodesic
 (WGS84 ellipsoid), in m². Nothing is saved here.
 """
 
@@ -35,7 +36,7 @@ from annotator.jobs import latest_job_for
 from annotator.models import FeatureTile, Image
 from annotator.sam2 import decoder, features
 from annotator.sam2.encoding import current_cache_key, image_affine
-from annotator.sam2.registry import LoadedModel, load_model
+from annotator.sam2.registry import LoadedModel, load_decoder
 from annotator.sam2.windows import WINDOW_SIZE, windows_holding
 from annotator.segment import outline, prompt_sessions
 
@@ -142,10 +143,9 @@ class Decoded:
 
     window: WindowRef
     prompts: WindowPrompts
-    masks: np.ndarray  # [C, h, w] bool, the window's valid size
     scores: np.ndarray  # [C]
     best: int
-    low_res: np.ndarray  # [C, 256, 256] float32 logits
+    low_res: np.ndarray  # [C, 256, 256] float32 logits: the masks are their bilinear upsampling > 0
     used_previous_mask: bool
     load_ms: float
     decode_ms: float
@@ -157,11 +157,11 @@ class Decoded:
 
 
 def decoder_model(name: str) -> LoadedModel:
-    """The SAM2 model for decoding; built once per process by the loader and shared by threads.
+    """SAM2's prompt encoder and mask decoder (never the image encoder); built once per process, shared by threads.
 
     Inference is stateless (eval mode, no grad), so concurrent requests may share it.
     """
-    return load_model(name)
+    return load_decoder(name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,7 +359,9 @@ def run_decoder(
 def upsample(low_res: torch.Tensor, width: int, height: int) -> np.ndarray:
     """Low-resolution logits [C, 256, 256] → boolean masks [C, height, width] in window pixels.
 
-    Bilinear to 1024 x 1024 as SAM2's ``postprocess_masks`` does, then cropped to the valid size.
+    Bilinear to 1024 x 1024 as SAM2's ``postprocess_masks`` does, then cropped to the valid
+    size. The endpoint never builds these: it outlines the logits themselves
+    (:func:`outline.logits_outline`); the tests use them as the reference.
     """
     full = F.interpolate(low_res[None].float(), (WINDOW_SIZE, WINDOW_SIZE), mode="bilinear", align_corners=False)
     return (full[0, :, :height, :width] > 0).cpu().numpy()
@@ -371,7 +373,7 @@ def decode_in_window(
     mask_input: np.ndarray | None,
     return_all: bool,
 ) -> Decoded:
-    """Decode the prompts in one window; masks are cropped to the window's valid size."""
+    """Decode the prompts in one window (logits only: the outline is traced on them)."""
     ref, prompts = chosen.window, chosen.prompts
     t0 = time.perf_counter()
     feats, _cached = load_window(ref, loaded)
@@ -387,23 +389,19 @@ def decode_in_window(
         multimask=single_click or return_all,
     )
     best = int(np.argmax(scores))
-    chosen = range(len(scores)) if return_all else [best]
-    masks = np.zeros((len(scores), ref.tile.height, ref.tile.width), dtype=bool)
-    for i, mask in zip(chosen, upsample(low_res[list(chosen)], ref.tile.width, ref.tile.height), strict=True):
-        masks[i] = mask
+    logits = low_res.float().cpu().numpy()
     t2 = time.perf_counter()
     decoded = Decoded(
         window=ref,
         prompts=prompts,
-        masks=masks,
         scores=scores,
         best=best,
-        low_res=low_res.float().cpu().numpy(),
+        low_res=logits,
         used_previous_mask=mask_input is not None,
         load_ms=(t1 - t0) * 1000,
         decode_ms=(t2 - t1) * 1000,
     )
-    decoded.touches_cut = touches_cut_edge(masks[best], ref.cut_edges)
+    decoded.touches_cut = logits_touch_cut_edge(logits[best], ref.tile.width, ref.tile.height, ref.cut_edges)
     return decoded
 
 
@@ -417,6 +415,22 @@ def touches_cut_edge(mask: np.ndarray, cut_edges: tuple[bool, bool, bool, bool])
         or (right and mask[:, -e:].any())
         or (bottom and mask[-e:, :].any())
     )
+
+
+def logits_touch_cut_edge(
+    logits: np.ndarray, width: int, height: int, cut_edges: tuple[bool, bool, bool, bool]
+) -> bool:
+    """:func:`touches_cut_edge` of the upsampled mask of ``logits`` [256, 256], computing only its edge strips."""
+    left, top, right, bottom = cut_edges
+    e = min(EDGE_PX, width, height)
+    rows, cols = np.arange(height), np.arange(width)
+    strips = [
+        (left, rows, cols[:e]),
+        (top, rows[:e], cols),
+        (right, rows, cols[width - e :]),
+        (bottom, rows[height - e :], cols),
+    ]
+    return any(cut and bool((outline.upsampled_at(logits, r, c) > 0).any()) for cut, r, c in strips)
 
 
 # ---------------------------------------------------------------------------------------
@@ -570,9 +584,11 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
     area = _area_transformer(image.crs_wkt, *image_center(image))
     frame_lon = antimeridian_frame(image)
 
-    def outline_of(mask: np.ndarray) -> tuple[outline.Outline, MultiPolygon, float]:
-        shape = outline.mask_outline(
-            mask,
+    def outline_of(logits: np.ndarray) -> tuple[outline.Outline, MultiPolygon, float]:
+        shape = outline.logits_outline(
+            logits,
+            ref.tile.width,
+            ref.tile.height,
             result.prompts.positive,
             result.prompts.box,
             request.simplify_px,
@@ -584,12 +600,12 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
             lonlat = split_antimeridian(lonlat)
         return shape, lonlat, area_m2(shape.geometry, ref.transform, area)
 
-    best_outline, geometry, best_area = outline_of(result.masks[result.best])
+    best_outline, geometry, best_area = outline_of(result.low_res[result.best])
     candidates_out = None
     if request.return_all:
         candidates_out = []
         for i, score in enumerate(result.scores):
-            shape, g, a = outline_of(result.masks[i]) if i != result.best else (best_outline, geometry, best_area)
+            shape, g, a = outline_of(result.low_res[i]) if i != result.best else (best_outline, geometry, best_area)
             candidates_out.append((g, {"score": float(score), "area_m2": a, "simplify_px": shape.simplify_px}))
     t_end = time.perf_counter()
     tile = ref.tile
