@@ -103,6 +103,7 @@ def test_an_owner_assigns_two_areas_and_the_annotator_works_through_them(
     page.get_by_role("link", name="Go to West block").click()
     page.wait_for_url(f"{app}/images/{image.pk}/map/?area={west.pk}")
     page.locator("body[data-ready=true]").wait_for()
+    page.locator("[data-testid=image-tiles] img.leaflet-tile-loaded").first.wait_for()
     w, s, e, n = map_bounds(page)
     view = box(w, s, e, n)
     assert view.contains(west_shape.centroid)
@@ -167,3 +168,72 @@ def test_an_owner_assigns_two_areas_and_the_annotator_works_through_them(
 
     assert annotator.console_errors == [] and owner.console_errors == []
     assert annotator.foreign_requests(own_hosts) == [] and owner.foreign_requests(own_hosts) == []
+
+
+def test_a_reviewer_reshapes_reassigns_and_deletes_areas_and_a_viewer_only_sees_them(
+    cast, ingested_image, browser_as, app, screenshot, wait_for
+):
+    from annotator.models import AssignedArea
+    from annotator.workflow import assignments
+    from tests.support.workflow import square
+
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    centre = image.footprint.centroid
+    north = assignments.create_area(
+        cast.project,
+        cast.owner,
+        image_id=image.pk,
+        geometry=square(centre.x, centre.y + 0.0015, half=0.001),
+        assignee="annotator",
+        name="North strip",
+    )
+    south = assignments.create_area(
+        cast.project, cast.owner, image_id=image.pk, geometry=square(centre.x, centre.y - 0.0015, half=0.001)
+    )
+    before = shape(json.loads(north.geometry.geojson))
+
+    page = browser_as("reviewer").page
+    page.goto(f"{app}/images/{image.pk}/map/")
+    page.locator("body[data-ready=true]").wait_for()
+    page.locator("[data-testid=image-tiles] img.leaflet-tile-loaded").first.wait_for()
+    assert (
+        page.locator(f'#area-list li[data-area-id="{south.pk}"]')
+        .inner_text()
+        .startswith(f"Area {south.pk} · unassigned")
+    )
+
+    page.get_by_role("button", name="Edit North strip").click()
+    page.get_by_role("form", name="Edit the area").wait_for()
+    page.get_by_label("Area name").fill("North strip, west part")
+    page.get_by_label("Assign to").select_option("reviewer")
+    corner = page.locator(".leaflet-marker-icon.marker-icon:not(.marker-icon-middle)").first
+    b = corner.bounding_box()
+    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 20, y - 15, steps=4)
+    page.mouse.move(x - 40, y - 30, steps=4)
+    page.mouse.up()
+    screenshot(page, "1-reviewer-edits-an-area")
+    page.get_by_role("button", name="Save area").click()
+    page.get_by_text("Area “North strip, west part” saved, assigned to reviewer.").wait_for()
+    north.refresh_from_db()
+    assert (north.name, north.assignee) == ("North strip, west part", cast.reviewer)
+    after = shape(json.loads(north.geometry.geojson))
+    assert after.area > before.area * 1.02  # the corner dragged outwards grew it
+
+    page.get_by_role("button", name=f"Delete Area {south.pk}").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete area").click()
+    page.get_by_text(f"Area “Area {south.pk}” deleted.").wait_for()
+    assert not AssignedArea.objects.filter(pk=south.pk).exists()
+    assert page.locator("#area-list li").count() == 1
+    screenshot(page, "2-reviewer-deleted-one")
+
+    viewer = browser_as("viewer").page
+    viewer.goto(f"{app}/images/{image.pk}/map/")
+    viewer.locator("body[data-ready=true]").wait_for()
+    viewer.locator("#area-list li", has_text="North strip, west part · reviewer").wait_for()
+    assert viewer.get_by_role("button", name="Area", exact=True).count() == 0
+    assert viewer.locator("#area-list").get_by_role("button", name="Edit").count() == 0
+    assert viewer.get_by_role("button", name="Next task").count() == 0
+    screenshot(viewer, "3-viewer-sees-areas")
