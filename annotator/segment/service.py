@@ -257,8 +257,10 @@ def window_ref(image: Image, tile: FeatureTile) -> WindowRef:
     return WindowRef(tile, transform, image_to_window, (left, top, right, bottom))
 
 
-def candidate_windows(image: Image, prompts: PromptSet) -> list[WindowRef]:
+def candidate_windows(image: Image, prompts: PromptSet, cache_key: str | None = None) -> list[WindowRef]:
     """The stored windows (current cache key) that may hold every prompt, finest level first, in one query.
+
+    ``cache_key`` names another model's features instead (the model evaluation compares models).
 
     The window plan names them by arithmetic from the prompts' pixel bounds and the image
     size (:func:`~annotator.sam2.windows.windows_holding`, with a pixel of slack), so only
@@ -283,7 +285,8 @@ def candidate_windows(image: Image, prompts: PromptSet) -> list[WindowRef]:
     where = Q()
     for level, (rows, cols) in offsets.items():
         where |= Q(level=level, row_off__in=sorted(rows), col_off__in=sorted(cols))
-    tiles = FeatureTile.objects.filter(where, image=image, cache_key=current_cache_key(image))
+    key = cache_key or current_cache_key(image)
+    tiles = FeatureTile.objects.filter(where, image=image, cache_key=key)
     return [window_ref(image, tile) for tile in tiles.order_by("level", "row_off", "col_off")]
 
 
