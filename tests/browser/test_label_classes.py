@@ -1,7 +1,8 @@
-"""Label classes in Chromium: the owner renames and reorders classes, is refused the deletion
-of a class in use (the page says how many annotations use it), archives it and turns on the
-label rule; the annotator is not offered the archived class, the keys 1-9 follow the
-owner's order, and Submit says what is missing (a label class, a required attribute)."""
+"""Label classes in Chromium: the owner renames and reorders classes, defines an attribute,
+is refused the deletion of a class in use (the page says how many annotations use it),
+archives it and turns on the label rule; the annotator is not offered the archived class,
+the keys 1-9 follow the owner's order, and Submit says what is missing (a label class, a
+required attribute)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,21 @@ def test_the_owner_arranges_the_classes_and_the_annotator_gets_them_in_that_orde
         "field",
     ]
     assert rows.get_by_test_id(f"uses-{classes['pond'].pk}").inner_text() == "2 annotations"
+
+    track = rows.locator(f'li[data-class-id="{classes["road"].pk}"]')
+    track.get_by_text("Attributes: none").click()
+    new_attribute = track.get_by_role("form", name="New attribute of track")
+    new_attribute.get_by_label("Name").fill("surface")
+    new_attribute.get_by_label("Type").select_option("choice")
+    new_attribute.get_by_label("Choices, comma separated").fill("gravel, paved")
+    new_attribute.get_by_label("required on submit").check()
+    new_attribute.get_by_role("button", name="Add attribute").click()
+    page.locator("#class-status", has_text="Added the attribute surface to track.").wait_for()
+    track.get_by_text("surface · choice of gravel, paved · required on submit").wait_for()
+    screenshot(page, "attribute-defined")
+    assert LabelClass.objects.get(pk=classes["road"].pk).attributes == [
+        {"name": "surface", "type": "choice", "required": True, "choices": ["gravel", "paved"]}
+    ]
 
     rows.get_by_role("button", name="Delete pond").click()
     refusal = page.locator("#class-status", has_text="2 annotations use the class 'pond', so it cannot be deleted")
