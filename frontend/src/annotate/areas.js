@@ -155,7 +155,7 @@ async function startDraft(feature) {
   if (state.tool !== "area") setTool("area");
   if (feature) {
     setDraftLayer(L.polygon(latLngsOf(feature.geometry), DRAFT_STYLE));
-    fitTo(draft.layer.getBounds());
+    await fitTo(draft.layer.getBounds()); // the form shows once the handles stand still
   } else {
     map.dragging.disable(); // the drag draws the rectangle
     root.classList.add("crosshair");
