@@ -1,0 +1,1 @@
+"""Measured quality: model evaluation on a project's own labels, annotator agreement, building regularisation."""
