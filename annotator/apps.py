@@ -15,4 +15,6 @@ class AnnotatorConfig(AppConfig):
         "encode": ("annotator.sam2.encoding", "encode"),
         "export": ("annotator.exports.build", "default"),
         "import": ("annotator.workflow.vector_import", "default"),
+        # Loads SAM2's decoder (torch): on the encode worker, like the encoder.
+        "evaluate": ("annotator.quality.evaluation", "encode"),
     }

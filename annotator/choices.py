@@ -30,6 +30,7 @@ class JobKind(models.TextChoices):
     ENCODE = "encode", "Encode"
     EXPORT = "export", "Export"
     IMPORT = "import", "Import"
+    EVALUATE = "evaluate", "Model evaluation"
 
 
 class JobStatus(models.TextChoices):

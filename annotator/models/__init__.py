@@ -11,6 +11,7 @@ from annotator.models.annotation import (
     VectorImport,
     VersionAction,
 )
+from annotator.models.evaluation import ModelEvaluation
 from annotator.models.export import Export, ExportFormat
 from annotator.models.feature import FeatureTile
 from annotator.models.image import Image
@@ -32,6 +33,7 @@ __all__ = [
     "Job",
     "LabelClass",
     "Membership",
+    "ModelEvaluation",
     "Project",
     "ReviewComment",
     "VectorImport",
