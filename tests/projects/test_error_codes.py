@@ -59,8 +59,9 @@ class TestWorkflowConflicts:
         annotation = make_annotation(cast.annotator)
         client = client_for(cast.annotator)
         url = f"/api/v1/annotations/{annotation.pk}/"
-        assert client.patch(url, {"attributes": {}}, format="json", HTTP_IF_MATCH='"1"').status_code == 200
-        response = client.patch(url, {"attributes": {}}, format="json", HTTP_IF_MATCH='"1"')
+        moved = {"geometry": square(*CENTRE, half=0.0007)}
+        assert client.patch(url, moved, format="json", HTTP_IF_MATCH='"1"').status_code == 200
+        response = client.patch(url, {"geometry": square(*CENTRE, half=0.0002)}, format="json", HTTP_IF_MATCH='"1"')
         body = assert_error(response, 409, "stale_version")
         assert body["current_version"] == 2
         assert "Reload it" in body["detail"]

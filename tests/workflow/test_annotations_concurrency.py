@@ -37,8 +37,9 @@ def test_the_version_can_be_named_in_the_body_instead_of_if_match(cast, make_ann
     annotation = make_annotation(cast.annotator)
     client = client_for(cast.annotator)
     url = f"/api/v1/annotations/{annotation.pk}/"
-    assert client.patch(url, {"version": 1, "attributes": {}}, format="json").status_code == 200
-    stale = client.patch(url, {"version": 1, "attributes": {}}, format="json")
+    moved = {"version": 1, "geometry": square(*CENTRE, half=0.0007)}
+    assert client.patch(url, moved, format="json").status_code == 200
+    stale = client.patch(url, {"version": 1, "geometry": square(*CENTRE, half=0.0002)}, format="json")
     assert stale.status_code == 409
     assert "version 2" in stale.json()["detail"]
 
