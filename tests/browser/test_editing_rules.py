@@ -70,6 +70,13 @@ def screen_point(page, lng: float, lat: float) -> tuple[float, float]:
     return box["x"] + x, box["y"] + y
 
 
+def click_annotation(page, lng: float, lat: float) -> None:
+    """Click the annotations layer at (lng, lat), once it holds a polygon again (it reloads
+    after each selection and deselection)."""
+    page.locator("path.leaflet-interactive:not(.current-annotation)").first.wait_for()
+    page.mouse.click(*screen_point(page, lng, lat))
+
+
 def test_an_annotators_submitted_work_is_read_only_and_trying_to_edit_it_sends_nothing(
     cast, ingested_image, browser_as, app, screenshot, wait_for
 ):
@@ -148,7 +155,7 @@ def test_esc_on_an_unchanged_annotation_saves_no_version_and_a_real_edit_still_s
     page.locator("#selection", has_text="Nothing selected.").wait_for()
     # Selected again by a click on it, and let go again.
     centre = annotation.geometry.centroid
-    page.mouse.click(*screen_point(page, centre.x, centre.y))
+    click_annotation(page, centre.x, centre.y)
     page.locator("#selection", has_text=f"Annotation #{annotation.pk}").wait_for()
     page.keyboard.press("Control+s")
     page.locator("#save-status", has_text="No changes to save: v1 is on the server.").wait_for()
@@ -158,7 +165,7 @@ def test_esc_on_an_unchanged_annotation_saves_no_version_and_a_real_edit_still_s
     assert AnnotationVersion.objects.filter(annotation=annotation).count() == 1
 
     # A moved vertex is a change: it is saved as version 2.
-    page.mouse.click(*screen_point(page, centre.x, centre.y))
+    click_annotation(page, centre.x, centre.y)
     handle = page.locator(HANDLES).first
     handle.wait_for()
     b = handle.bounding_box()
