@@ -35,6 +35,9 @@ Assigned areas (parts of an image given to a member to annotate; they may overla
   (:data:`AREA_MANAGER`); annotators see only their own, other members all of them.
 * being given one: members who may annotate (:data:`ASSIGNABLE`), never viewers.
 
+Annotator agreement (:mod:`annotator.quality.agreement`): every member reads the figures;
+reviewers and owners make consensus drafts of an area (:data:`CONSENSUS_MAKER`).
+
 Services raise the refusal this module gives; the API sends
 :meth:`Access.allowed_actions` with every annotation so that the page never guesses.
 """
@@ -221,6 +224,28 @@ def assignee_refusal(username: str, role: Role | str | None) -> InvalidInput | N
             field="assignee",
         )
     return None
+
+
+# --- annotator agreement and consensus drafts -----------------------------------------
+
+# The least role that reads agreement figures: every member, as the dashboard's per-annotator
+# figures are theirs to see too.
+AGREEMENT_READER = Role.VIEWER
+# The least role that fuses annotators' polygons into consensus drafts: those drafts enter the
+# review queue in the runner's name, which is the reviewers' work.
+CONSENSUS_MAKER = Role.REVIEWER
+
+
+def consensus_refusal(role: Role | str | None) -> PermissionDenied | None:
+    """Why a member with ``role`` may not make consensus drafts, or None."""
+    if at_least(role, CONSENSUS_MAKER):
+        return None
+    return PermissionDenied("Only reviewers and owners make consensus drafts.")
+
+
+def agreement_actions(role: Role | str | None) -> list[str]:
+    """What a member with ``role`` may do on the agreement figures (no queries)."""
+    return ["make_consensus"] if consensus_refusal(role) is None else []
 
 
 # --- annotations -----------------------------------------------------------------------

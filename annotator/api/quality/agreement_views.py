@@ -1,0 +1,74 @@
+"""API of annotator agreement (figures) and consensus drafts (fused polygons).
+
+Short views: the behaviour is :mod:`annotator.quality.agreement`'s, who may is
+:mod:`annotator.access`'s."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from annotator import access
+from annotator.api.assignments.views import OneObjectSchema
+from annotator.api.base import ProjectScopedMixin
+from annotator.api.permissions import caller_role
+from annotator.api.quality import agreement_serializers as s
+from annotator.errors import NotFound
+from annotator.models import AssignedArea, Image
+from annotator.quality import agreement
+
+
+class AgreementViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
+    """How far the project's annotators agree (per pair, per annotator, per class), and
+    consensus drafts of an area. Every member reads the figures; reviewers and owners make
+    consensus drafts (``allowed_actions``: ``make_consensus``)."""
+
+    pagination_class = None
+    schema = OneObjectSchema()
+    required_roles = {"list": access.AGREEMENT_READER, "consensus": access.CONSENSUS_MAKER}
+
+    def _area(self, pk: int) -> AssignedArea:
+        found = (
+            AssignedArea.objects.filter(project=self.get_collection_project(), pk=pk).select_related("project").first()
+        )
+        if found is None:
+            raise NotFound("No such area in this project.")
+        return found
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("iou", float, description="the least IoU of a match, above 0 and at most 1 (0.5)"),
+            OpenApiParameter("image", int, description="compare only this image"),
+            OpenApiParameter("area", int, description="compare only this assigned area"),
+        ],
+        responses=dict,
+    )
+    def list(self, request, project_pk=None):
+        query = s.AgreementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project = self.get_collection_project()
+        image_id = query.validated_data.get("image")
+        if image_id is not None and not Image.objects.filter(project=project, pk=image_id).exists():
+            raise NotFound("No such image in this project.")
+        area_id = query.validated_data.get("area")
+        figures = agreement.project_agreement(
+            project,
+            image_id=image_id,
+            area=self._area(area_id) if area_id is not None else None,
+            iou_threshold=query.validated_data["iou"],
+        )
+        figures["allowed_actions"] = access.agreement_actions(caller_role(request, project))
+        return Response(figures)
+
+    @extend_schema(request=s.ConsensusInputSerializer, responses={201: s.ConsensusRunSerializer})
+    @action(detail=False, methods=["post"])
+    def consensus(self, request, project_pk=None):
+        body = s.ConsensusInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        run = agreement.make_consensus_drafts(
+            self._area(body.validated_data["area"]), request.user, iou_threshold=body.validated_data["iou"]
+        )
+        answer = {"created": [a.pk for a in run.created], "replaced": run.replaced, "clusters": run.clusters}
+        return Response(s.ConsensusRunSerializer(answer).data, status=status.HTTP_201_CREATED)

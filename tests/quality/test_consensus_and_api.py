@@ -1,0 +1,141 @@
+"""Agreement figures and consensus drafts through the API, on annotations stored in EPSG:4326.
+
+Polygons are drawn as squares in UTM zone 14N (metres) over the test image and stored in
+EPSG:4326, so the figures the API gives back in metres can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import pyproj
+import pytest
+import shapely
+from django.contrib.gis.geos import GEOSGeometry
+
+from annotator.choices import Role
+from annotator.models import Annotation, AnnotationSource, AnnotationState, AssignedArea, LabelClass, Membership
+from annotator.workflow import annotations, review
+from tests.support.workflow import CENTRE
+
+pytestmark = pytest.mark.django_db
+
+TO_UTM = pyproj.Transformer.from_crs(4326, 32614, always_xy=True)
+TO_LONLAT = pyproj.Transformer.from_crs(32614, 4326, always_xy=True)
+X0, Y0 = TO_UTM.transform(*CENTRE)
+
+
+def box_m(west: float, south: float, east: float, north: float) -> dict:
+    """A GeoJSON Polygon (EPSG:4326) of a box given in metres from the image centre (EPSG:32614)."""
+    ring = [(west, south), (east, south), (east, north), (west, north), (west, south)]
+    return {"type": "Polygon", "coordinates": [[list(TO_LONLAT.transform(X0 + x, Y0 + y)) for x, y in ring]]}
+
+
+def metric(annotation: Annotation):
+    shape = shapely.from_wkb(bytes(annotation.geometry.wkb))
+    return shapely.transform(shape, lambda xy: shapely.get_coordinates(shapely.points(*TO_UTM.transform(*xy.T))))
+
+
+@pytest.fixture
+def three_annotators(cast, make_user, image):
+    """Three annotators who each drew the same 20 m square 1 m apart, and an area given to each."""
+    house = LabelClass.objects.create(project=cast.project, name="house")
+    shed = LabelClass.objects.create(project=cast.project, name="shed")
+    carol = make_user("carol")
+    Membership.objects.create(project=cast.project, user=carol, role=Role.ANNOTATOR)
+    people = [cast.annotator, cast.reviewer, carol]
+    offsets = [1.0, -1.0, 0.0]
+    labels = [house, house, shed]
+    drawn = []
+    area_shape = GEOSGeometry(str(box_m(-100, -100, 100, 100)).replace("'", '"'), srid=4326)
+    area = None
+    for person, dx, label in zip(people, offsets, labels, strict=True):
+        drawn.append(annotations.create_annotation(image, person, box_m(dx, 0, dx + 20, 20), label_class_id=label.pk))
+        # Overlapping areas: one per annotator over the same ground (the owner draws them).
+        area = AssignedArea.objects.create(
+            project=cast.project, image=image, geometry=area_shape, assignee=person, created_by=cast.owner
+        )
+    # A polygon only the first annotator drew.
+    drawn.append(annotations.create_annotation(image, cast.annotator, box_m(60, 60, 70, 70)))
+    return {"people": people, "area": area, "drawn": drawn, "house": house}
+
+
+def test_every_member_reads_the_agreement_figures_in_metres(cast, client_for, three_annotators):
+    answer = client_for(cast.viewer).get(f"/api/v1/projects/{cast.project.pk}/agreement/")
+    assert answer.status_code == 200, answer.content
+    figures = answer.json()
+    assert figures["allowed_actions"] == []
+    pairs = {tuple(p["annotators"]): p for p in figures["pairs"]}
+    # annotator (x 1..21) vs reviewer (x -1..19): IoU 18/22; boundary: of each 80 m, 36 m on the
+    # other's (0 m), 24 m at 2 m and 20 m in 0..2 m evenly: the median, 40 m in, is 1 m.
+    one = pairs["annotator", "reviewer"]
+    assert one["matched"] == 1 and one["polygons"] == 3
+    assert one["f1"] == pytest.approx(2 / 3, abs=1e-4)
+    assert one["mean_iou"] == pytest.approx(18 / 22, abs=1e-3)
+    assert one["median_boundary_m"] == pytest.approx(1.0, abs=0.05)
+    assert one["label_agreement"] == 1.0
+    assert pairs["carol", "reviewer"]["mean_iou"] == pytest.approx(19 / 21, abs=1e-3)
+    assert figures["overall"]["clusters"] == 1
+
+
+def test_annotators_and_strangers_may_not_make_consensus_drafts(cast, client_for, three_annotators):
+    url = f"/api/v1/projects/{cast.project.pk}/agreement/consensus/"
+    body = {"area": three_annotators["area"].pk}
+    answer = client_for(cast.annotator).post(url, body, format="json")
+    assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
+    assert client_for(cast.viewer).post(url, body, format="json").status_code == 403
+    assert client_for(cast.stranger).post(url, body, format="json").status_code == 404
+    assert not Annotation.objects.filter(source=AnnotationSource.CONSENSUS).exists()
+
+
+def test_a_reviewer_makes_a_consensus_draft_that_enters_the_review_queue_for_others(cast, client_for, three_annotators):
+    client = client_for(cast.reviewer)
+    figures = client.get(f"/api/v1/projects/{cast.project.pk}/agreement/").json()
+    assert figures["allowed_actions"] == ["make_consensus"]
+    answer = client.post(
+        f"/api/v1/projects/{cast.project.pk}/agreement/consensus/",
+        {"area": three_annotators["area"].pk},
+        format="json",
+    )
+    assert answer.status_code == 201, answer.content
+    (created,) = answer.json()["created"]
+    draft = Annotation.objects.get(pk=created)
+    assert (draft.source, draft.state, draft.author) == (
+        AnnotationSource.CONSENSUS,
+        AnnotationState.SUBMITTED,
+        cast.reviewer,
+    )
+    assert draft.label_class == three_annotators["house"]  # two votes of three
+    members = sorted(a.pk for a in three_annotators["drawn"][:3])
+    assert sorted(draft.provenance["members"]) == members
+    assert draft.provenance["member_count"] == 3
+    assert draft.provenance["label_votes"] == {"house": 2, "shed": 1}
+    # The majority of x 1..21, -1..19 and 0..20 is the 20 m square 0..20, to a cell.
+    cell = draft.provenance["cell_m"]
+    assert shapely.hausdorff_distance(metric(draft), shapely.box(X0, Y0, X0 + 20, Y0 + 20)) <= cell + 0.01
+    # Another reviewer or owner decides on it (without self-approval its maker does not).
+    queue = client_for(cast.owner).get(f"/api/v1/projects/{cast.project.pk}/review/queue/")
+    assert created in [feature["id"] for feature in queue.json()["features"]]
+
+
+def test_running_consensus_again_replaces_untouched_drafts_and_keeps_reviewed_ones(cast, three_annotators):
+    from annotator.quality.agreement import make_consensus_drafts
+
+    area = three_annotators["area"]
+    first = make_consensus_drafts(area, cast.reviewer).created[0]
+    second = make_consensus_drafts(area, cast.owner)
+    assert second.replaced == 1
+    assert Annotation.objects.get(pk=first.pk).deleted_at is not None
+    kept = second.created[0]
+    review.transition(kept.pk, "approve", cast.reviewer)
+    third = make_consensus_drafts(area, cast.owner)
+    assert third.replaced == 0
+    assert Annotation.objects.get(pk=kept.pk).deleted_at is None
+    # Consensus drafts are no annotator's opinion: they never join the comparison.
+    assert third.clusters == 1
+
+
+def test_a_bad_iou_threshold_or_an_unknown_area_is_refused(cast, client_for, three_annotators):
+    client = client_for(cast.owner)
+    answer = client.get(f"/api/v1/projects/{cast.project.pk}/agreement/", {"iou": "0"})
+    assert answer.status_code == 400
+    answer = client.post(f"/api/v1/projects/{cast.project.pk}/agreement/consensus/", {"area": 999999}, format="json")
+    assert answer.status_code == 404 and answer.json()["code"] == "not_found"
