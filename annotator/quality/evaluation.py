@@ -220,15 +220,27 @@ def check_can_evaluate(user, project: Project) -> None:
 
 
 def start_evaluation(project: Project, user, params: EvaluationParams) -> ModelEvaluation:
-    """Create the ModelEvaluation row with the model's identity and queue its Job (sent after commit).
+    """An owner starts an evaluation: :func:`create_evaluation` after the role check.
 
     Raises:
         PermissionDenied: the user is not an owner of the project.
         CheckpointMissing: the model has no checkpoint and untrained weights are not allowed.
     """
+    check_can_evaluate(user, project)
+    return create_evaluation(project, user, params)
+
+
+def create_evaluation(project: Project, user, params: EvaluationParams) -> ModelEvaluation:
+    """Create the ModelEvaluation row with the model's identity and queue its Job (sent after commit).
+
+    No role check: :func:`start_evaluation` is the members' way in, the ``evaluate_model``
+    command the server administrator's.
+
+    Raises:
+        CheckpointMissing: the model has no checkpoint and untrained weights are not allowed.
+    """
     from annotator.sam2.registry import model_identity
 
-    check_can_evaluate(user, project)
     digest, untrained = model_identity(params.model_name)
     with transaction.atomic():
         evaluation = ModelEvaluation.objects.create(
@@ -334,7 +346,7 @@ def object_window(annotation: Annotation, cache_key: str) -> ObjectWindow | str:
         shapely.from_wkb(bytes(annotation.geometry.wkb)), to_image_crs.transform, interleaved=False
     )
     to_pixels = ~Affine.from_gdal(*image.geotransform)
-    corners = np.array([to_pixels * xy for xy in shapely.get_coordinates(polygon)])
+    corners = np.array([to_pixels @ tuple(xy) for xy in shapely.get_coordinates(polygon)])
     low, high = corners.min(axis=0), corners.max(axis=0)
     box = service.PromptSet(np.array([low, high]), np.zeros((0, 2)), None)
     levels = service.choose_windows(service.candidate_windows(image, box, cache_key), box)
@@ -381,7 +393,7 @@ def simulate_clicks(loaded, target: ObjectWindow, max_clicks: int) -> tuple[list
             break
         clicked[click.row, click.col] = True
         clicks.append(click)
-        image_px = [to_image * c.point for c in clicks]
+        image_px = [to_image @ c.point for c in clicks]
         prompts = service.PromptSet(
             np.array([p for p, c in zip(image_px, clicks, strict=True) if c.positive]).reshape(-1, 2),
             np.array([p for p, c in zip(image_px, clicks, strict=True) if not c.positive]).reshape(-1, 2),
