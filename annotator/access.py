@@ -38,6 +38,9 @@ Assigned areas (parts of an image given to a member to annotate; they may overla
 Annotator agreement (:mod:`annotator.quality.agreement`): every member reads the figures;
 reviewers and owners make consensus drafts of an area (:data:`CONSENSUS_MAKER`).
 
+Model evaluation (:mod:`annotator.quality.evaluation`): every member reads it; owners
+start one (:data:`EVALUATION_STARTER`).
+
 Services raise the refusal this module gives; the API sends
 :meth:`Access.allowed_actions` with every annotation so that the page never guesses.
 """
@@ -246,6 +249,27 @@ def consensus_refusal(role: Role | str | None) -> PermissionDenied | None:
 def agreement_actions(role: Role | str | None) -> list[str]:
     """What a member with ``role`` may do on the agreement figures (no queries)."""
     return ["make_consensus"] if consensus_refusal(role) is None else []
+
+
+# --- model evaluation -------------------------------------------------------------------
+
+# Every member reads the evaluations (the dashboard shows them). Starting one is the owners':
+# it holds the encode worker (SAM2's decoder, up to 20 clicks per approved polygon) for
+# minutes, time taken from encoding the project's new images.
+EVALUATION_READER = Role.VIEWER
+EVALUATION_STARTER = Role.OWNER
+
+
+def evaluation_refusal(role: Role | str | None) -> PermissionDenied | None:
+    """Why a member with ``role`` may not start a model evaluation, or None."""
+    if at_least(role, EVALUATION_STARTER):
+        return None
+    return PermissionDenied("Only the project's owners can start a model evaluation.")
+
+
+def evaluation_actions(role: Role | str | None) -> list[str]:
+    """What a member with ``role`` may do on model evaluations (no queries)."""
+    return ["start"] if evaluation_refusal(role) is None else []
 
 
 # --- annotations -----------------------------------------------------------------------

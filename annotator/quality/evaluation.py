@@ -32,9 +32,8 @@ from django.db import transaction
 from django.utils import timezone
 from scipy.ndimage import distance_transform_edt
 
-from annotator import jobs
-from annotator.access import require_role
-from annotator.choices import JobKind, Role
+from annotator import access, jobs
+from annotator.choices import JobKind
 from annotator.errors import InvalidInput
 from annotator.models import Annotation, AnnotationState, FeatureTile, Job, ModelEvaluation, Project
 
@@ -215,8 +214,8 @@ def parse_params(project: Project, model: str | None, sample, seed, max_clicks) 
 
 
 def check_can_evaluate(user, project: Project) -> None:
-    """Owners start evaluations: one ties up the encode worker (SAM2's decoder) for minutes."""
-    require_role(user, project, Role.OWNER, "Only the project's owners can start a model evaluation.")
+    """Refuse members below ``access.EVALUATION_STARTER`` (owners; why: see there)."""
+    access.check(access.evaluation_refusal(access.role_of(user, project)))
 
 
 def start_evaluation(project: Project, user, params: EvaluationParams) -> ModelEvaluation:
