@@ -8,7 +8,7 @@ from annotator.api.exports import views as export_views
 from annotator.api.imagery import views as imagery_views
 from annotator.api.jobs import views as job_views
 from annotator.api.projects import views as project_views
-from annotator.api.quality import agreement_views
+from annotator.api.quality import agreement_views, evaluation_views
 from annotator.api.segment import views as segment_views
 from annotator.api.team import views as team_views
 from annotator.api.workflow import views as workflow_views
@@ -28,6 +28,8 @@ router.register("annotations", workflow_views.AnnotationViewSet, basename="annot
 router.register(f"{in_project}/review", workflow_views.ReviewViewSet, basename="review")
 router.register(f"{in_project}/comments", workflow_views.CommentThreadViewSet, basename="comment-thread")
 router.register(f"{in_project}/dashboard", workflow_views.DashboardViewSet, basename="dashboard")
+# Model evaluation (annotator/quality/evaluation.py).
+router.register(f"{in_project}/model-evaluations", evaluation_views.ModelEvaluationViewSet, basename="model-evaluation")
 # Annotator agreement and consensus drafts (annotator/quality/agreement.py).
 router.register(f"{in_project}/agreement", agreement_views.AgreementViewSet, basename="agreement")
 router.register(f"{in_project}/imports", workflow_views.VectorImportViewSet, basename="vector-import")
