@@ -1,7 +1,8 @@
 // Dashboard page: project figures from /dashboard/ drawn with Chart.js. The review figures
 // come from the review events (every approval and rejection ever made), not the states now.
 import Chart from "chart.js/auto";
-import { STATE_COLOURS, api, el, errorText } from "./common.js";
+import { mountAgreement } from "./agreement.js";
+import { STATE_COLOURS, api, el, errorText, formatArea } from "./common.js";
 
 const root = document.getElementById("dashboard");
 const projectId = root.dataset.projectId;
@@ -77,11 +78,10 @@ async function load() {
     return;
   }
   const d = result.data;
-  const km2 = (d.area_m2 / 1e6).toFixed(d.area_m2 < 1e5 ? 3 : 1);
   document.getElementById("cards").replaceChildren(
     card("count-total", String(d.total), "annotations"),
     ...STATES.map((s) => card(`count-${s}`, String(d.by_state[s]), s, null, STATE_COLOURS[s])),
-    card("area", km2, "km² annotated"));
+    card("area", formatArea(d.area_m2), "annotated"));
 
   const r = d.review;
   document.getElementById("review-cards").replaceChildren(
@@ -145,3 +145,4 @@ async function load() {
 }
 
 load();
+mountAgreement(root, projectId);

@@ -1,61 +1,26 @@
 """Agreement figures and consensus drafts through the API, on annotations stored in EPSG:4326.
 
 Polygons are drawn as squares in UTM zone 14N (metres) over the test image and stored in
-EPSG:4326, so the figures the API gives back in metres can be checked by hand.
+EPSG:4326 (tests/support/agreement.py), so the figures the API gives back in metres can be
+checked by hand. The three annotators' areas overlap: an area may be given to several people.
 """
 
 from __future__ import annotations
 
-import pyproj
 import pytest
 import shapely
-from django.contrib.gis.geos import GEOSGeometry
 
-from annotator.choices import Role
-from annotator.models import Annotation, AnnotationSource, AnnotationState, AssignedArea, LabelClass, Membership
-from annotator.workflow import annotations, review
-from tests.support.workflow import CENTRE
+from annotator.models import Annotation, AnnotationSource, AnnotationState
+from annotator.workflow import review
+from tests.support.agreement import X0, Y0, in_metres
+from tests.support.agreement import three_annotators as make_three
 
 pytestmark = pytest.mark.django_db
-
-TO_UTM = pyproj.Transformer.from_crs(4326, 32614, always_xy=True)
-TO_LONLAT = pyproj.Transformer.from_crs(32614, 4326, always_xy=True)
-X0, Y0 = TO_UTM.transform(*CENTRE)
-
-
-def box_m(west: float, south: float, east: float, north: float) -> dict:
-    """A GeoJSON Polygon (EPSG:4326) of a box given in metres from the image centre (EPSG:32614)."""
-    ring = [(west, south), (east, south), (east, north), (west, north), (west, south)]
-    return {"type": "Polygon", "coordinates": [[list(TO_LONLAT.transform(X0 + x, Y0 + y)) for x, y in ring]]}
-
-
-def metric(annotation: Annotation):
-    shape = shapely.from_wkb(bytes(annotation.geometry.wkb))
-    return shapely.transform(shape, lambda xy: shapely.get_coordinates(shapely.points(*TO_UTM.transform(*xy.T))))
 
 
 @pytest.fixture
 def three_annotators(cast, make_user, image):
-    """Three annotators who each drew the same 20 m square 1 m apart, and an area given to each."""
-    house = LabelClass.objects.create(project=cast.project, name="house")
-    shed = LabelClass.objects.create(project=cast.project, name="shed")
-    carol = make_user("carol")
-    Membership.objects.create(project=cast.project, user=carol, role=Role.ANNOTATOR)
-    people = [cast.annotator, cast.reviewer, carol]
-    offsets = [1.0, -1.0, 0.0]
-    labels = [house, house, shed]
-    drawn = []
-    area_shape = GEOSGeometry(str(box_m(-100, -100, 100, 100)).replace("'", '"'), srid=4326)
-    area = None
-    for person, dx, label in zip(people, offsets, labels, strict=True):
-        drawn.append(annotations.create_annotation(image, person, box_m(dx, 0, dx + 20, 20), label_class_id=label.pk))
-        # Overlapping areas: one per annotator over the same ground (the owner draws them).
-        area = AssignedArea.objects.create(
-            project=cast.project, image=image, geometry=area_shape, assignee=person, created_by=cast.owner
-        )
-    # A polygon only the first annotator drew.
-    drawn.append(annotations.create_annotation(image, cast.annotator, box_m(60, 60, 70, 70)))
-    return {"people": people, "area": area, "drawn": drawn, "house": house}
+    return make_three(cast, make_user, image)
 
 
 def test_every_member_reads_the_agreement_figures_in_metres(cast, client_for, three_annotators):
@@ -78,7 +43,7 @@ def test_every_member_reads_the_agreement_figures_in_metres(cast, client_for, th
 
 def test_annotators_and_strangers_may_not_make_consensus_drafts(cast, client_for, three_annotators):
     url = f"/api/v1/projects/{cast.project.pk}/agreement/consensus/"
-    body = {"area": three_annotators["area"].pk}
+    body = {"area": three_annotators.area.pk}
     answer = client_for(cast.annotator).post(url, body, format="json")
     assert answer.status_code == 403 and answer.json()["code"] == "forbidden"
     assert client_for(cast.viewer).post(url, body, format="json").status_code == 403
@@ -92,7 +57,7 @@ def test_a_reviewer_makes_a_consensus_draft_that_enters_the_review_queue_for_oth
     assert figures["allowed_actions"] == ["make_consensus"]
     answer = client.post(
         f"/api/v1/projects/{cast.project.pk}/agreement/consensus/",
-        {"area": three_annotators["area"].pk},
+        {"area": three_annotators.area.pk},
         format="json",
     )
     assert answer.status_code == 201, answer.content
@@ -103,14 +68,14 @@ def test_a_reviewer_makes_a_consensus_draft_that_enters_the_review_queue_for_oth
         AnnotationState.SUBMITTED,
         cast.reviewer,
     )
-    assert draft.label_class == three_annotators["house"]  # two votes of three
-    members = sorted(a.pk for a in three_annotators["drawn"][:3])
+    assert draft.label_class == three_annotators.house  # two votes of three
+    members = sorted(a.pk for a in three_annotators.drawn[:3])
     assert sorted(draft.provenance["members"]) == members
     assert draft.provenance["member_count"] == 3
     assert draft.provenance["label_votes"] == {"house": 2, "shed": 1}
     # The majority of x 1..21, -1..19 and 0..20 is the 20 m square 0..20, to a cell.
     cell = draft.provenance["cell_m"]
-    assert shapely.hausdorff_distance(metric(draft), shapely.box(X0, Y0, X0 + 20, Y0 + 20)) <= cell + 0.01
+    assert shapely.hausdorff_distance(in_metres(draft), shapely.box(X0, Y0, X0 + 20, Y0 + 20)) <= cell + 0.01
     # Another reviewer or owner decides on it (without self-approval its maker does not).
     queue = client_for(cast.owner).get(f"/api/v1/projects/{cast.project.pk}/review/queue/")
     assert created in [feature["id"] for feature in queue.json()["features"]]
@@ -119,7 +84,7 @@ def test_a_reviewer_makes_a_consensus_draft_that_enters_the_review_queue_for_oth
 def test_running_consensus_again_replaces_untouched_drafts_and_keeps_reviewed_ones(cast, three_annotators):
     from annotator.quality.agreement import make_consensus_drafts
 
-    area = three_annotators["area"]
+    area = three_annotators.area
     first = make_consensus_drafts(area, cast.reviewer).created[0]
     second = make_consensus_drafts(area, cast.owner)
     assert second.replaced == 1
@@ -139,3 +104,15 @@ def test_a_bad_iou_threshold_or_an_unknown_area_is_refused(cast, client_for, thr
     assert answer.status_code == 400
     answer = client.post(f"/api/v1/projects/{cast.project.pk}/agreement/consensus/", {"area": 999999}, format="json")
     assert answer.status_code == 404 and answer.json()["code"] == "not_found"
+
+
+def test_an_owner_gives_the_same_ground_to_two_annotators_by_drawing_overlapping_areas(cast, client_for, image):
+    from tests.support.agreement import box_m
+
+    client = client_for(cast.owner)
+    for person in (cast.annotator, cast.reviewer):
+        body = {"image": image.pk, "geometry": box_m(-50, -50, 50, 50), "assignee": person.username, "name": "Block B"}
+        answer = client.post(f"/api/v1/projects/{cast.project.pk}/areas/", body, format="json")
+        assert answer.status_code == 201, answer.content
+    areas = client.get(f"/api/v1/projects/{cast.project.pk}/areas/").json()["features"]
+    assert sorted(f["properties"]["assignee"] for f in areas) == ["annotator", "reviewer"]
