@@ -83,3 +83,21 @@ export const STATE_COLOURS = { draft: "#6b7280", submitted: "#2563eb", approved:
 export function percent(x) {
   return `${Math.round((x || 0) * 100)}%`;
 }
+
+/** ``x`` with three significant digits, without exponents or trailing zeros ("1.5", "23.4", "1,234"). */
+function threeDigits(x) {
+  return x >= 100 ? Math.round(x).toLocaleString("en") : String(Number(x.toPrecision(3)));
+}
+
+/**
+ * An area given in square metres, in the unit that reads best: m² below one hectare,
+ * ha (10,000 m²) below one square kilometre, km² above ("532 m²", "1.23 ha", "45.6 km²").
+ * Every page that shows an area uses this one formatter.
+ */
+export function formatArea(m2) {
+  const value = Number(m2);
+  if (m2 === null || m2 === undefined || !Number.isFinite(value)) return "";
+  if (value < 10_000) return `${value < 10 ? String(Number(value.toFixed(1))) : Math.round(value).toLocaleString("en")} m²`;
+  if (value < 1_000_000) return `${threeDigits(value / 10_000)} ha`;
+  return `${threeDigits(value / 1_000_000)} km²`;
+}
