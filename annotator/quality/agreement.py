@@ -19,6 +19,8 @@ Figures, per pair of annotators, per annotator (over all pairs they are in) and 
 
 * **detection F1** = 2·matches / (polygons of one + polygons of the other). Per class, a
   polygon counts for its own class and a match counts when both sides carry that class.
+* **polygons** and **matched**: per pair, both sides' polygons and the matched pairs; per
+  annotator or class, the distinct polygons compared and those matched by someone else.
 * **mean IoU** of the matched pairs.
 * **median boundary distance (m)**: for one matched pair, ``BOUNDARY_SAMPLES`` points are
   placed at equal arc-length steps on each polygon's boundary (holes included); each point's
@@ -137,10 +139,18 @@ class Matches:
 
 @dataclass
 class Tally:
-    """Counts behind one row of figures (a pair, an annotator or a class)."""
+    """Counts behind one row of figures (a pair, an annotator or a class).
+
+    ``polygons`` and ``matched`` add up both sides of every pair compared (F1 is their
+    ratio); an annotator's or a class's row also keeps the distinct polygons it holds
+    (``own``) and those matched by at least one other annotator (``own_matched``), which is
+    what a person counts.
+    """
 
     polygons: int = 0
     matched: int = 0
+    own: set[int] | None = None
+    own_matched: set[int] = field(default_factory=set)
     ious: list[np.ndarray] = field(default_factory=list)
     boundaries: list[np.ndarray] = field(default_factory=list)
     label_pairs: list[tuple[str | None, str | None]] = field(default_factory=list)
@@ -152,13 +162,19 @@ class Tally:
         self.boundaries.append(matches.boundary_m)
         self.label_pairs.extend(zip(labels_a, labels_b, strict=True))
 
+    def add_own(self, ids: Iterable[int], matched_ids: Iterable[int]) -> None:
+        """Count ``ids`` as this row's polygons, ``matched_ids`` among them as matched."""
+        self.own = (self.own or set()) | {int(i) for i in ids}
+        self.own_matched |= {int(i) for i in matched_ids}
+
     def figures(self, *, with_alpha: bool) -> dict[str, Any]:
         ious = np.concatenate(self.ious) if self.ious else np.empty(0)
         boundaries = np.concatenate(self.boundaries) if self.boundaries else np.empty(0)
         labelled = [(x, y) for x, y in self.label_pairs if x is not None and y is not None]
+        distinct = self.own is not None
         figures = {
-            "polygons": self.polygons,
-            "matched": self.matched,
+            "polygons": len(self.own) if distinct else self.polygons,
+            "matched": len(self.own_matched) if distinct else self.matched,
             # Each match pairs two polygons, so 2·matches over all polygons of both sides.
             "f1": _rounded(2 * self.matched / self.polygons) if self.polygons else None,
             "mean_iou": _rounded(float(ious.mean())) if len(ious) else None,
@@ -413,6 +429,8 @@ def compare(units: Iterable[Unit], iou_threshold: float = DEFAULT_IOU_THRESHOLD)
             pairs[first, second].add(len(a) + len(b), found, labels_a, labels_b)
             annotators[first].add(len(a) + len(b), found, labels_a, labels_b)
             annotators[second].add(len(a) + len(b), found, labels_a, labels_b)
+            annotators[first].add_own(a.ids, a.ids[found.a])
+            annotators[second].add_own(b.ids, b.ids[found.b])
             _tally_classes(classes, a, b, found)
             # Union-find across pairs, on the annotators' own indices (not the region's subset).
             index_a = {int(i): k for k, i in enumerate(unit.outlines[first].ids)}
@@ -434,6 +452,9 @@ def _tally_classes(classes: dict[str | None, Tally], a: Outlines, b: Outlines, f
         picked = same & np.array([x == label for x in labels_a], dtype=bool)
         chosen = Matches(found.a[picked], found.b[picked], found.iou[picked], found.boundary_m[picked])
         classes[label].add(count, chosen, labels_a[picked], labels_b[picked])
+        own = [i for i, x in zip(a.ids, a.labels, strict=True) if x == label]
+        own += [i for i, x in zip(b.ids, b.labels, strict=True) if x == label]
+        classes[label].add_own(own, list(a.ids[chosen.a]) + list(b.ids[chosen.b]))
 
 
 # --- the database ----------------------------------------------------------------------

@@ -53,7 +53,8 @@ export function mountAgreement(root, projectId) {
     el("p", { class: "muted" },
       "Each pair of annotators' polygons matched one to one where both were asked to work. F1 counts matched "
       + "polygons over all of both; IoU and the boundary distance (the median distance between the outlines, "
-      + "in metres) describe the matched ones; α is Krippendorff's alpha of their labels (1 agree, 0 chance)."),
+      + "in metres) describe the matched ones; α is Krippendorff's alpha of their labels (1 agree, 0 chance; "
+      + "– where all their labels are one class, so agreement cannot be told from chance)."),
     el("div", { class: "toolbar" }, scope, threshold, consensus, consensusHint),
     body);
   root.append(section);
@@ -74,7 +75,8 @@ export function mountAgreement(root, projectId) {
     const alpha = d.overall.label_alpha === null ? "–" : figure(d.overall.label_alpha);
     body.replaceChildren(
       el("p", { dataset: { testid: "agreement-overall" } },
-        `${d.overall.clusters} objects drawn by two or more annotators; label agreement α ${alpha}.`),
+        `${d.overall.clusters} ${d.overall.clusters === 1 ? "object" : "objects"} drawn by two or more annotators; `
+        + `label agreement α ${alpha}.`),
       el("h3", {}, "Per pair of annotators"),
       table("agreement-pairs", ["Annotators", ...COMMON, "Same label", "α"],
         d.pairs.map((p) => el("tr", { dataset: { pair: p.annotators.join("|") } },
@@ -82,13 +84,14 @@ export function mountAgreement(root, projectId) {
           el("td", {}, percentOrDash(p.label_agreement)), el("td", {}, figure(p.label_alpha)))),
         "No two annotators have drawn in the same place yet."),
       el("h3", {}, "Per annotator"),
-      table("agreement-annotators", ["Annotator", ...COMMON, "Same label"],
+      table("agreement-annotators", ["Annotator", "Polygons", "Matched by someone else", ...COMMON.slice(2), "Same label"],
         d.annotators.map((a) => el("tr", { dataset: { username: a.annotator } },
           el("td", {}, a.annotator), ...cells(a), el("td", {}, percentOrDash(a.label_agreement)))),
         "Nobody to compare yet."),
       el("h3", {}, "Per label class"),
-      table("agreement-classes", ["Label class", ...COMMON],
-        d.classes.map((c) => el("tr", {}, el("td", {}, c.label_class === null ? "unlabelled" : c.label_class), ...cells(c))),
+      table("agreement-classes", ["Label class", "Polygons", "Matched with the same class", ...COMMON.slice(2)],
+        d.classes.map((c) => el("tr", { dataset: { labelClass: c.label_class || "" } },
+          el("td", {}, c.label_class === null ? "unlabelled" : c.label_class), ...cells(c))),
         "No classes to compare yet."));
     section.dataset.loaded = "true";
   }

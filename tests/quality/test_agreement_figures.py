@@ -57,6 +57,12 @@ def test_f1_counts_two_polygons_per_match_over_all_polygons_of_the_pair():
     # alice 1 + bob 2, no match labelled b on both sides: 0.
     assert by_class["a"]["f1"] == pytest.approx(0.6667, abs=1e-4)
     assert by_class["b"]["f1"] == 0
+    # Per annotator, their own polygons and those someone else matched.
+    assert [(r["annotator"], r["polygons"], r["matched"]) for r in figures["annotators"]] == [
+        ("alice", 3, 2),
+        ("bob", 3, 2),
+    ]
+    assert (by_class["a"]["polygons"], by_class["a"]["matched"]) == (3, 2)
     assert {row["annotator"]: row["f1"] for row in figures["annotators"]} == {
         "alice": pytest.approx(0.6667, abs=1e-4),
         "bob": pytest.approx(0.6667, abs=1e-4),
