@@ -9,6 +9,7 @@ from annotator.api.imagery import views as imagery_views
 from annotator.api.jobs import views as job_views
 from annotator.api.projects import views as project_views
 from annotator.api.quality import agreement_views, evaluation_views
+from annotator.api.quality import regularise as regularise_views
 from annotator.api.segment import views as segment_views
 from annotator.api.team import views as team_views
 from annotator.api.workflow import views as workflow_views
@@ -25,6 +26,8 @@ router.register("jobs", job_views.JobViewSet, basename="job")
 in_project = r"projects/(?P<project_pk>\d+)"
 router.register(f"{in_project}/annotations", workflow_views.ProjectAnnotationViewSet, basename="project-annotation")
 router.register("annotations", workflow_views.AnnotationViewSet, basename="annotation")
+# Building regularisation (annotator/quality/regularise.py).
+router.register(f"{in_project}/annotations/regularise", regularise_views.RegulariseViewSet, basename="regularise")
 router.register(f"{in_project}/review", workflow_views.ReviewViewSet, basename="review")
 router.register(f"{in_project}/comments", workflow_views.CommentThreadViewSet, basename="comment-thread")
 router.register(f"{in_project}/dashboard", workflow_views.DashboardViewSet, basename="dashboard")

@@ -15,7 +15,7 @@ from annotator.choices import JobKind
 from annotator.errors import Conflict
 from annotator.exports.chips import check_chip_limit
 from annotator.exports.filters import annotation_queryset, parse_filters
-from annotator.exports.options import parse_formats, parse_options
+from annotator.exports.options import check_regularise_class, parse_formats, parse_options
 from annotator.models import Export, Image, Project
 from annotator.models.export import CHIP_FORMATS
 from annotator.storage import get_storage
@@ -63,6 +63,7 @@ def create_export(project: Project, user, formats, filters: dict | None = None, 
     parsed_formats = parse_formats(formats)
     parsed_filters = parse_filters(project, filters)
     parsed_options = parse_options(options)
+    check_regularise_class(project, parsed_options)
     if set(parsed_formats) & set(CHIP_FORMATS):
         image_ids = annotation_queryset(project, parsed_filters).values("image_id")
         check_chip_limit(

@@ -45,13 +45,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import rasterio
 import shapely
 import shapely.affinity
 from django.contrib.gis.geos import GEOSGeometry
 from django.utils import timezone
 from PIL import Image as PILImage
-from pyproj import CRS, Transformer
+from pyproj import CRS, Geod, Transformer
 
 from annotator import jobs
 from annotator.choices import JobKind, JobStatus
@@ -68,7 +69,7 @@ from annotator.exports.chips import (
     read_chip,
 )
 from annotator.exports.coco import ChipObject, CocoWriter
-from annotator.exports.filters import annotation_queryset, filters_from_json, iter_batches
+from annotator.exports.filters import AnnotationBatch, annotation_queryset, filters_from_json, iter_batches
 from annotator.exports.masks import mask_array, mask_dtype, write_mask
 from annotator.exports.options import SPLIT_NAMES, ExportOptions, options_from_json
 from annotator.exports.splits import assign_splits
@@ -76,9 +77,11 @@ from annotator.exports.stac import StacWriter
 from annotator.exports.yolo import write_data_yaml, write_labels
 from annotator.imagery.ingest import GDAL_SAFE_ENV
 from annotator.models import Export, ExportFormat, Image, Job, LabelClass
+from annotator.quality import regularise as regularisation
 from annotator.storage import TEMP_PREFIX, get_storage, temp_dir
 
 logger = logging.getLogger(__name__)
+_GEOD = Geod(ellps="WGS84")
 
 Progress = Callable[[float, str], None]
 PNG_THREADS = 2
@@ -240,6 +243,7 @@ def _write_chips(
     queryset,
     progress: Progress,
     check: Callable[[], None],
+    regularised: Regularised,
 ) -> dict[str, object]:
     classes = list(LabelClass.objects.filter(project=export.project).order_by("order", "name", "pk"))
     # Annotations may have reached more images since the export was queued.
@@ -255,7 +259,7 @@ def _write_chips(
     total = max(len(every_chip), 1)
     del every_chip  # each image's plan is dropped once its chips are written
     with ChipDataset(export, out_dir, formats, classes) as dataset:
-        _cut_chips(dataset, images, plans, queryset, options, progress, check, total)
+        _cut_chips(dataset, images, plans, queryset, options, progress, check, total, regularised)
         files = dataset.close()
     files["chips"] = {name: n for name, n in dataset.chips.items()}
     files["objects"] = dataset.objects
@@ -272,6 +276,7 @@ def _cut_chips(
     progress: Progress,
     check: Callable[[], None],
     total: int,
+    regularised: Regularised,
 ) -> None:
     """Read, render and hand to ``dataset`` every chip of ``plans``, image by image, row by row."""
     storage = get_storage()
@@ -289,7 +294,8 @@ def _cut_chips(
                 strip = pixel_rect_4326(image, (-1, top - 1, image.width + 1, top + size + 1), to_4326)
                 strip_geos = GEOSGeometry(memoryview(shapely.to_wkb(strip)), srid=4326)
                 ids, pixel_geometries, categories, attributes = [], [], [], []
-                for batch in iter_batches(queryset.filter(image=image, geometry__intersects=strip_geos)):
+                strip_rows = queryset.filter(image=image, geometry__intersects=strip_geos)
+                for batch in regularised.apply(iter_batches(strip_rows)):
                     ids.extend(batch.ids.tolist())
                     pixel_geometries.extend(mapper(batch.geometries).tolist())
                     categories.extend(dataset.category_of.get(c) for c in batch.class_ids.tolist())
@@ -307,6 +313,53 @@ def _cut_chips(
                         dataset.add(image, chip, rgb, valid, objects)
                 progress(0.3 + 0.6 * done / total, f"chips {done}/{total}")
         del plans[image.pk]
+
+
+class Regularised:
+    """The regularised footprints of an export (the ``regularise`` option): annotation id →
+    geometry (EPSG:4326) and area (m²), and the figures the manifest reports."""
+
+    def __init__(self, queryset, images: list[Image], setting: dict | None, check: Callable[[], None]):
+        self.geometries: dict[int, shapely.Geometry] = {}
+        self.areas: dict[int, float] = {}
+        self.report: dict[str, object] | None = None
+        if setting is None:
+            return
+        options = regularisation.RegulariseOptions(allow_45=setting["allow_45"], tolerance_m=setting["tolerance_m"])
+        figures = []
+        for image in images:
+            ids, shapes = [], []
+            of_class = queryset.filter(image=image, label_class_id=setting["label_class"])
+            for batch in _checked(iter_batches(of_class), check):
+                ids.extend(batch.ids.tolist())
+                shapes.extend(batch.geometries.tolist())
+            # One image at a time, all its footprints of the class at once: touching ones
+            # must be regularised together to keep touching.
+            results = regularisation.regularise_4326(shapes, options, regularisation.image_metric_crs(image))
+            for annotation_id, result in zip(ids, results, strict=True):
+                self.geometries[annotation_id] = result.geometry
+                self.areas[annotation_id] = abs(_GEOD.geometry_area_perimeter(result.geometry)[0])
+                figures.append({"id": annotation_id, **result.report()})
+        ious = [f["iou"] for f in figures]
+        self.report = {
+            **setting,
+            "footprints": len(figures),
+            "iou_min": min(ious) if ious else None,
+            "iou_mean": round(sum(ious) / len(ious), 4) if ious else None,
+            "max_angle_deviation_deg": max((f["max_angle_deviation_deg"] for f in figures), default=None),
+            "annotations": figures,
+        }
+
+    def apply(self, batches: Iterable[AnnotationBatch]) -> Iterator[AnnotationBatch]:
+        """The batches with the regularised geometries (and their areas) in place of the stored ones."""
+        for batch in batches:
+            if self.geometries:
+                ids = batch.ids.tolist()
+                geometries = np.empty(len(ids), dtype=object)
+                geometries[:] = [self.geometries.get(i, g) for i, g in zip(ids, batch.geometries, strict=True)]
+                batch.geometries = geometries
+                batch.areas_m2 = np.array([self.areas.get(i, a) for i, a in zip(ids, batch.areas_m2, strict=True)])
+            yield batch
 
 
 def build_export(export: Export, progress: Progress = _no_progress) -> Export:
@@ -374,12 +427,15 @@ def _build(export: Export, progress: Progress, check: Callable[[], None]) -> Exp
     with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}export-{export.pk}-", dir=temp_dir()) as tmp:
         out_dir = Path(tmp) / "export"
         out_dir.mkdir()
+        regularised = Regularised(queryset, images, options.regularise, check)
+        if regularised.report is not None:
+            manifest["regularisation"] = regularised.report
         progress(0.05, "writing GIS files")
         files: dict[str, object] = gis.write_gis(
             formats & {"geojson", "gpkg", "shapefile"},
             out_dir,
-            lambda image_id: _checked(
-                iter_batches(queryset if image_id is None else queryset.filter(image_id=image_id)), check
+            lambda image_id: regularised.apply(
+                _checked(iter_batches(queryset if image_id is None else queryset.filter(image_id=image_id)), check)
             ),
             images,
             options.crs,
@@ -387,7 +443,7 @@ def _build(export: Export, progress: Progress, check: Callable[[], None]) -> Exp
         )
         if formats & {ExportFormat.COCO, ExportFormat.YOLO, ExportFormat.MASKS, ExportFormat.STAC}:
             progress(0.3, "cutting chips")
-            chip_files = _write_chips(export, out_dir, formats, options, images, queryset, progress, check)
+            chip_files = _write_chips(export, out_dir, formats, options, images, queryset, progress, check, regularised)
             counts["chips"] = chip_files.pop("chips")
             counts["chip_objects"] = chip_files.pop("objects")
             counts["guard_chips"] = chip_files.pop("guard_chips")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from annotator.errors import InvalidInput
-from annotator.models import ExportFormat
+from annotator.models import ExportFormat, LabelClass, Project
+from annotator.quality import regularise as regularisation
 
 SPLIT_NAMES = ("train", "val", "test")
 DEFAULT_SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
@@ -26,6 +27,10 @@ class ExportOptions:
         seed: seed of the split assignment.
         block_chips: a spatial block is ``block_chips`` x ``block_chips`` chips.
         include_empty_chips: also export chips that hold no annotation.
+        regularise: ``{"label_class": id, "allow_45": bool, "tolerance_m": metres}`` to
+            square the corners of that class's footprints in every file (touching ones
+            keep touching; :mod:`annotator.quality.regularise`), or None to export outlines
+            as stored. The manifest reports each footprint's IoU and angle figures.
     """
 
     chip_size: int = 1024
@@ -35,6 +40,7 @@ class ExportOptions:
     seed: int = 0
     block_chips: int = 4
     include_empty_chips: bool = False
+    regularise: dict | None = None
 
     @property
     def chip_stride(self) -> int:
@@ -100,6 +106,7 @@ def parse_options(raw: dict | None) -> ExportOptions:
     if not isinstance(include_empty, bool):
         raise InvalidInput("include_empty_chips must be true or false.", field="include_empty_chips")
     return ExportOptions(
+        regularise=_regularise(raw.get("regularise")),
         chip_size=size,
         chip_overlap=overlap,
         crs=crs,
@@ -108,6 +115,32 @@ def parse_options(raw: dict | None) -> ExportOptions:
         block_chips=_int(raw, "block_chips", 4, 1, 1024),
         include_empty_chips=include_empty,
     )
+
+
+def _regularise(raw) -> dict | None:
+    """The ``regularise`` option checked (whether the class is the project's is checked
+    when the export is created, see :func:`check_regularise_class`)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidInput('regularise must be an object such as {"label_class": 3}, or null.', field="regularise")
+    label_class = raw.get("label_class")
+    if not isinstance(label_class, int) or isinstance(label_class, bool):
+        raise InvalidInput("regularise.label_class must be the id of a label class.", field="regularise")
+    if extra := sorted(set(raw) - {"label_class", "allow_45", "tolerance_m"}):
+        raise InvalidInput(f"regularise has unknown keys: {', '.join(extra)}.", field="regularise")
+    options = regularisation.parse_options({k: v for k, v in raw.items() if k != "label_class"})
+    return {"label_class": label_class, **options.as_json()}
+
+
+def check_regularise_class(project: Project, options: ExportOptions) -> None:
+    """Raise InvalidInput when the class to regularise is not one of ``project``'s."""
+    if options.regularise is None:
+        return
+    if not LabelClass.objects.filter(project=project, pk=options.regularise["label_class"]).exists():
+        raise InvalidInput(
+            f"Label class {options.regularise['label_class']} is not in this project.", field="regularise"
+        )
 
 
 def options_from_json(data: dict) -> ExportOptions:
