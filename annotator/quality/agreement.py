@@ -67,7 +67,15 @@ from scipy.sparse.csgraph import connected_components
 
 from annotator import access
 from annotator.errors import InvalidInput
-from annotator.models import Annotation, AnnotationSource, AnnotationState, AssignedArea, Project, VersionAction
+from annotator.models import (
+    Annotation,
+    AnnotationSource,
+    AnnotationState,
+    AssignedArea,
+    Image,
+    Project,
+    VersionAction,
+)
 from annotator.workflow.annotations import clean_geometry, geodesic_area_m2, version_row
 
 DEFAULT_IOU_THRESHOLD = 0.5
@@ -508,10 +516,17 @@ def load_units(project: Project, *, image_id: int | None = None, area: AssignedA
         assigned = AssignedArea.objects.filter(project=project, image_id__in=list(by_image), assignee__isnull=False)
         for image, name, geometry in assigned.values_list("image_id", "assignee__username", "geometry"):
             areas[image, name].append(_wkb(geometry))
+    footprints = {
+        pk: _wkb(footprint)
+        for pk, footprint in Image.objects.filter(pk__in=list(by_image), footprint__isnull=False).values_list(
+            "pk", "footprint"
+        )
+    }
     units = []
     for image, image_rows in sorted(by_image.items()):
         geometries = shapely.from_wkb([bytes(r[5].wkb) for r in image_rows])
-        lon, lat = shapely.get_coordinates(shapely.centroid(shapely.union_all(shapely.envelope(geometries))))[0]
+        around = footprints.get(image) or shapely.union_all(shapely.envelope(geometries))
+        lon, lat = shapely.get_coordinates(shapely.centroid(around))[0]
         crs = utm_crs(lon, lat)
         metric = _to_metres(geometries, crs)
         outlines: dict[str, Outlines] = {}

@@ -1,7 +1,7 @@
 // Review page: the queue from review/next, one annotation at a time zoomed to it, beside the
 // filtered queue list with bulk approval (reviewqueue.js).
 // A approves, R rejects with a required comment, E edits on the annotate page, N skips.
-import { api, el, errorText, toast, typingInField } from "./common.js";
+import { api, el, errorText, formatArea, toast, typingInField } from "./common.js";
 import { L, annotationStyle, imageMap, latLngsOf, loadClasses, loadImage, showImage } from "./mapbase.js";
 import { createQueue } from "./reviewqueue.js";
 
@@ -87,7 +87,7 @@ async function show(chosen) {
   map.fitBounds(focusLayer.getBounds(), { padding: [80, 80], maxZoom: 19 });
   const facts = [
     ["Annotation", `#${item.id} (v${p.version})`], ["Label", p.label_class_name || "unlabelled"], ["Author", p.author],
-    ["Source", p.source], ["Area", `${Math.round(p.area_m2)} m²`], ["Submitted", (p.submitted_at || "").slice(0, 16).replace("T", " ")],
+    ["Source", p.source], ["Area", formatArea(p.area_m2)], ["Submitted", (p.submitted_at || "").slice(0, 16).replace("T", " ")],
   ];
   $("review-item").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "–")]));
   setButtons(p.allowed_actions || []);
