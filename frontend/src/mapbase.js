@@ -32,6 +32,18 @@ export function showImage(map, image, layers = {}) {
   return layers;
 }
 
+/** Show the image's tiles from a new URL (a new token: the bands or stretch changed). */
+export function replaceTiles(map, image, layers) {
+  const tiles = layers.tiles;
+  if (!tiles || !image.tiles) return;
+  // Re-added rather than redrawn: Leaflet 1.9's redraw() asks for tiles at a fractional z
+  // when the map's zoom is fractional (zoomSnap 0.25), which the tiler refuses.
+  tiles.setUrl(image.tiles.url_template, true);
+  tiles.remove().addTo(map);
+  tiles.getContainer().dataset.testid = "image-tiles";
+  tiles.bringToBack();
+}
+
 export async function loadImage(imageId) {
   const result = await api(`/api/v1/images/${imageId}/`);
   if (!result.ok) throw new Error(errorText(result));

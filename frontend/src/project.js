@@ -2,9 +2,11 @@
 // members and roles, invitation links, label classes (labels.js), the project's SAM2 model, its name,
 // and deleting images or the whole project (owners change them).
 import { api, el, errorText, percent, toast } from "./common.js";
-import { confirmDialog, flashNext, linkBox, plural, when } from "./dialogs.js";
+import { confirmDialog, flashNext, linkBox, plural, showFlash, when } from "./dialogs.js";
 import "./labels.js"; // label classes, their attributes and the label rule
 import { showProjectProgress } from "./progress.js";
+import { bandsEditable, openBandsDialog } from "./bands.js";
+import { deleteImage } from "./images.js";
 
 const root = document.getElementById("project");
 const projectId = root.dataset.projectId;
@@ -67,34 +69,15 @@ function imageRow(image) {
     el("td", {}, image.band_count ? `${image.band_count} × ${image.dtype}` : ""),
     el("td", {}, image.epsg ? `EPSG:${image.epsg}` : ""),
     el("td", {}, model),
-    isOwner ? el("td", {}, el("button", {
-      class: "link danger", type: "button", "aria-label": `Delete ${image.name}`,
-      onclick: () => deleteImage(image),
-    }, "Delete")) : null);
-}
-
-// Deleting an image takes its COG, its SAM2 features and every annotation on it: say how many.
-async function deleteImage(image) {
-  const found = await api(`${base}/annotations/?image=${image.id}&page_size=1`);
-  if (!found.ok) { toast(errorText(found), "error"); return; }
-  const count = found.data.count;
-  const confirmed = await confirmDialog({
-    title: "Delete this image?",
-    message: [
-      el("p", {}, el("strong", {}, image.name), " and everything made from it will be deleted:"),
-      el("ul", {},
-        el("li", { dataset: { testid: "annotation-count" } },
-          `${plural(count, "annotation")} on it, by every member of the project`),
-        el("li", {}, "its Cloud-Optimized GeoTIFF and SAM2 features")),
-      el("p", {}, "This cannot be undone."),
-    ],
-    confirmLabel: "Delete image",
-  });
-  if (!confirmed) return;
-  const r = await api(`/api/v1/images/${image.id}/`, { method: "DELETE" });
-  if (!r.ok) { toast(errorText(r), "error"); return; }
-  toast(`Deleted ${image.name}${count ? ` and ${plural(count, "annotation")}` : ""}.`);
-  loadImages();
+    isOwner ? el("td", { class: "actions-cell" },
+      bandsEditable(image) ? el("button", {
+        class: "link", type: "button", "aria-label": `Bands and stretch of ${image.name}`,
+        onclick: () => openBandsDialog(image, { onSaved: loadImages }),
+      }, "Bands…") : null,
+      el("button", {
+        class: "link danger", type: "button", "aria-label": `Delete ${image.name}`,
+        onclick: async () => { if (await deleteImage(image)) loadImages(); },
+      }, "Delete")) : null);
 }
 
 async function loadImages() {
@@ -291,3 +274,5 @@ showProjectProgress(document.getElementById("progress"), projectId);
 loadImages();
 loadMembers();
 loadInvitations();
+// A message the previous page left, e.g. the annotate page after deleting a failed image.
+showFlash();

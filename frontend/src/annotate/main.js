@@ -16,7 +16,7 @@
 //   legend.js    what outline and fill colours mean; layer switches, opacity, imagery
 //   view.js      panel and status bar, drawn from the state
 //   attributes.js the selected annotation's label attributes; why a submit was refused by the label rules
-import { loadClasses, loadImage, showImage } from "../mapbase.js";
+import { loadClasses, loadImage, replaceTiles, showImage } from "../mapbase.js";
 import { depth } from "./history.js";
 import { imageLayers, map } from "./layers.js";
 import { focusId, imageId, projectId, $ } from "./page.js";
@@ -31,11 +31,25 @@ import "./keys.js";
 import "./list.js";
 import "./legend.js";
 import "./attributes.js";
+import { showFailedImage } from "./failed.js";
+import { bandsEditable, openBandsDialog } from "../bands.js";
 
 const POLL_MS = 1500;
+let pollTimer = null;
+// Owners only (the template leaves it out for others): bands and stretch, then tiles with the new ones.
+const bandsButton = $("bands-open");
+if (bandsButton) {
+  bandsButton.addEventListener("click", () => openBandsDialog(state.image, {
+    onSaved: (image) => {
+      replaceTiles(map, image, imageLayers);
+      pollImage();
+    },
+  }));
+}
 
 /** Show the image; poll while it is being ingested or encoded. */
 async function pollImage() {
+  clearTimeout(pollTimer);
   let image;
   try {
     image = await loadImage(imageId);
@@ -44,9 +58,14 @@ async function pollImage() {
     return;
   }
   transition.imageLoaded(image);
+  if (image.status === "failed") {
+    showFailedImage(image);
+    return;
+  }
+  if (bandsButton) bandsButton.hidden = !bandsEditable(image);
   showImage(map, image, imageLayers);
   const jobRunning = image.job && ["queued", "running"].includes(image.job.status);
-  if (!["encoded", "failed"].includes(image.status) && (jobRunning || image.status !== "ready")) setTimeout(pollImage, POLL_MS);
+  if (!["encoded", "failed"].includes(image.status) && (jobRunning || image.status !== "ready")) pollTimer = setTimeout(pollImage, POLL_MS);
 }
 
 async function start() {

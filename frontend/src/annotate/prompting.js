@@ -1,6 +1,6 @@
 // SAM2 prompting: clicks and a dragged box on the map (EPSG:4326 degrees) go to
 // POST /api/v1/images/{id}/segment; its polygon is shown as a preview that Enter accepts.
-import { api, errorText, toast } from "../common.js";
+import { api, errorText, formatArea, toast } from "../common.js";
 import { forget, onApply, record } from "./history.js";
 import { L, map, previewLayer, promptLayer } from "./layers.js";
 import { $, MAX_VERTICES, canCreate, imageId, projectId } from "./page.js";
@@ -97,6 +97,7 @@ async function segment() {
   segmentEl.dataset.latencyMs = String(Math.round(roundTrip));
   if (p.model) $("model-status").textContent = `Model: ${p.model}`;
   if (p.untrained) $("untrained-banner").hidden = false;
+  if (feature.geometry && p.area_m2 !== undefined) segmentEl.textContent += ` · ${formatArea(p.area_m2)}`;
   if (!feature.geometry) segmentEl.textContent += " · no object found";
   if (p.simplify_px > SIMPLIFY_PX) segmentEl.textContent += ` · simplified at ${p.simplify_px} px to fit ${MAX_VERTICES} vertices`;
   transition.segmented(feature);

@@ -9,6 +9,7 @@ import { canCreate } from "./page.js";
  * @property {string} state  draft | submitted | approved | rejected
  * @property {string|null} author  username
  * @property {number|null} labelId
+ * @property {number|undefined} areaM2  its area in m², as the server computed it for the saved geometry
  * @property {Set<string>} allowed  what the API says this user may do with it now
  *   ("edit", "submit", "approve", "reject", "delete", "comment"); empty when it says nothing
  * @property {object} layer  the Leaflet polygon on the map
@@ -111,7 +112,7 @@ export const transition = {
     const p = feature.properties;
     state.current = {
       id: feature.id, version: p.version, state: p.state, author: p.author, labelId: p.label_class,
-      allowed: allowedOf(p), layer, saved: feature.geometry, savedProperties: p, lastGeometry: null, theirs: null,
+      areaM2: p.area_m2, allowed: allowedOf(p), layer, saved: feature.geometry, savedProperties: p, lastGeometry: null, theirs: null,
     };
     changed("selected");
   },
@@ -121,6 +122,7 @@ export const transition = {
     Object.assign(state.current, {
       version: p.version, state: p.state, labelId: p.label_class, saved: feature.geometry, savedProperties: p,
       allowed: allowedOf(p),
+      areaM2: p.area_m2,
     });
     changed("updated");
   },

@@ -1,6 +1,6 @@
 // The panel and status bar, drawn from the state after each transition (text only: every
 // name a user typed goes in as a text node).
-import { el } from "../common.js";
+import { el, formatArea } from "../common.js";
 import { map } from "./layers.js";
 import { $, canCreate, root } from "./page.js";
 import { allows, keyClasses, onChange, state } from "./state.js";
@@ -42,10 +42,13 @@ function showLabel() {
 function showSelection() {
   const current = state.current;
   if (!current) {
-    $("selection").textContent = state.preview ? "Preview ready: Enter accepts it." : "Nothing selected.";
+    const previewArea = state.preview && state.preview.properties ? formatArea(state.preview.properties.area_m2) : "";
+    $("selection").textContent = state.preview
+      ? `Preview ready${previewArea ? ` (${previewArea})` : ""}: Enter accepts it.` : "Nothing selected.";
     return;
   }
   $("selection").textContent = `Annotation #${current.id} · ${current.state} · v${current.version}` +
+    (current.areaM2 !== undefined && current.areaM2 !== null ? ` · ${formatArea(current.areaM2)}` : "") +
     (current.author ? ` · by ${current.author}` : "") + (allows("edit") ? "" : " · read only");
 }
 
