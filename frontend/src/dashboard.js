@@ -2,6 +2,7 @@
 // come from the review events (every approval and rejection ever made), not the states now.
 import Chart from "chart.js/auto";
 import { mountAgreement } from "./agreement.js";
+import { mountEvaluation } from "./evaluation.js";
 import { STATE_COLOURS, api, el, errorText, formatArea } from "./common.js";
 
 const root = document.getElementById("dashboard");
@@ -146,3 +147,4 @@ async function load() {
 
 load();
 mountAgreement(root, projectId);
+mountEvaluation(root, projectId);
