@@ -143,6 +143,21 @@ export function save(extra = {}) {
   return saving;
 }
 
+/**
+ * The server changed the selected annotation itself (``feature``: API Feature, e.g. a
+ * regularisation): show its outline, and let undo bring back the one before (saved as a
+ * further version, like any edit).
+ */
+export function adoptServerEdit(feature) {
+  const current = state.current;
+  if (!current || current.id !== feature.id) return;
+  const before = current.lastGeometry || current.saved;
+  transition.updated(feature);
+  setGeometry(feature.geometry, { save: false });
+  record({ kind: "edit", id: current.id, before, after: feature.geometry });
+  saveStatus(`Saved v${current.version}`);
+}
+
 /** Ctrl+S: save now, and say so when there is nothing to save. */
 export async function saveNow() {
   const current = state.current;

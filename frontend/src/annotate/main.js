@@ -91,4 +91,6 @@ window.geoprompt = {
     ...depth(),
   }),
 };
+// The Regularise action in the panel (its own module; nothing here but the import).
+import "./regularise.js";
 start();
