@@ -40,6 +40,8 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("AnnotationViewSet", "submit"): (409,),
     ("AnnotationViewSet", "approve"): (409,),
     ("AnnotationViewSet", "reject"): (409,),
+    # Regularisation saves through the annotation update: stale version, locked for review.
+    ("RegulariseViewSet", "create"): (409,),
     # A project keeps at least one owner.
     ("MembershipViewSet", "update"): (409,),
     ("MembershipViewSet", "partial_update"): (409,),
