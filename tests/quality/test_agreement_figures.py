@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import pyproj
 import pytest
@@ -155,3 +157,13 @@ def test_an_iou_threshold_outside_zero_to_one_is_refused():
 
     with pytest.raises(InvalidInput):
         agreement.compare([], iou_threshold=0)
+
+
+def test_the_consensus_of_rotated_outlines_follows_the_exact_majority_without_a_staircase():
+    # For three members the majority is exactly the union of their pairwise intersections.
+    house = affinity.rotate(shapely.box(0, 0, 20, 12), 30, origin=(0, 0))
+    members = [affinity.translate(house, dx, dy) for dx, dy in ((0.4, 0.0), (-0.3, 0.2), (0.0, -0.4))]
+    exact = shapely.union_all([shapely.intersection(x, y) for x, y in combinations(members, 2)])
+    fused, cell = agreement.fuse(members)
+    assert shapely.hausdorff_distance(fused, exact) <= (agreement.SMOOTHING_CELLS + 0.5) * cell
+    assert shapely.get_num_coordinates(fused) <= 12  # a rectangle, not hundreds of grid steps
