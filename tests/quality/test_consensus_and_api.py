@@ -102,8 +102,14 @@ def test_a_bad_iou_threshold_or_an_unknown_area_is_refused(cast, client_for, thr
     client = client_for(cast.owner)
     answer = client.get(f"/api/v1/projects/{cast.project.pk}/agreement/", {"iou": "0"})
     assert answer.status_code == 400
-    answer = client.post(f"/api/v1/projects/{cast.project.pk}/agreement/consensus/", {"area": 999999}, format="json")
-    assert answer.status_code == 404 and answer.json()["code"] == "not_found"
+    for area in (999999, 10**20):  # the second is past PostgreSQL's bigint
+        url = f"/api/v1/projects/{cast.project.pk}/agreement/consensus/"
+        answer = client.post(url, {"area": area}, format="json")
+        assert answer.status_code == 404 and answer.json()["code"] == "not_found"
+        answer = client.get(f"/api/v1/projects/{cast.project.pk}/agreement/", {"area": area})
+        assert answer.status_code == 404
+        answer = client.get(f"/api/v1/projects/{cast.project.pk}/agreement/", {"image": area})
+        assert answer.status_code == 404
 
 
 def test_an_owner_gives_the_same_ground_to_two_annotators_by_drawing_overlapping_areas(cast, client_for, image):
@@ -116,3 +122,24 @@ def test_an_owner_gives_the_same_ground_to_two_annotators_by_drawing_overlapping
         assert answer.status_code == 201, answer.content
     areas = client.get(f"/api/v1/projects/{cast.project.pk}/areas/").json()["features"]
     assert sorted(f["properties"]["assignee"] for f in areas) == ["annotator", "reviewer"]
+
+
+def test_the_figures_take_the_same_number_of_queries_however_many_images_there_are(cast, client_for, three_annotators):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from annotator.workflow import annotations
+    from tests.support.agreement import box_m
+    from tests.support.workflow import make_image
+
+    client = client_for(cast.owner)
+    url = f"/api/v1/projects/{cast.project.pk}/agreement/"
+    with CaptureQueriesContext(connection) as one_image:
+        assert client.get(url).status_code == 200
+    second = make_image(cast.project, name="second.tif")
+    for person in three_annotators.people:
+        annotations.create_annotation(second, person, box_m(0, 0, 20, 20))
+    with CaptureQueriesContext(connection) as two_images:
+        figures = client.get(url).json()
+    assert figures["overall"]["clusters"] == 2
+    assert len(two_images) == len(one_image)
