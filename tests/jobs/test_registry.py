@@ -17,6 +17,8 @@ EXPECTED_QUEUES = {
     JobKind.ENCODE: "encode",
     JobKind.EXPORT: "default",
     JobKind.IMPORT: "default",
+    # The evaluation replays clicks through the SAM2 decoder, so it runs where torch is loaded.
+    JobKind.EVALUATE: "encode",
 }
 
 
@@ -34,6 +36,7 @@ def test_each_runner_lives_with_its_concept_and_no_service_imports_a_task_module
         JobKind.ENCODE: "annotator.sam2.encoding",
         JobKind.EXPORT: "annotator.exports.build",
         JobKind.IMPORT: "annotator.workflow.vector_import",
+        JobKind.EVALUATE: "annotator.quality.evaluation",
     }
 
 
