@@ -613,11 +613,13 @@ def fuse(geometries: Sequence, *, min_cell_m: float = CONSENSUS_MIN_CELL_M, cell
 
 @dataclass
 class ConsensusRun:
-    """What one run made: the new drafts, how many untouched ones it replaced, how many clusters it found."""
+    """What one run made: the new drafts, how many untouched ones it replaced, how many
+    clusters it found, and how many of those it left to an edited or reviewed consensus."""
 
     created: list[Annotation]
     replaced: int
     clusters: int
+    kept: int = 0
 
 
 def _majority_label(labels: Sequence[tuple[int | None, str | None]]) -> tuple[int | None, dict[str, int]]:
@@ -645,7 +647,8 @@ def make_consensus_drafts(area: AssignedArea, user, *, iou_threshold: float = DE
 
     The user (a reviewer or an owner) becomes its author; it enters the review queue.
     Untouched consensus drafts of the area made before are deleted first; edited or reviewed
-    ones stay.
+    ones stay, and a cluster with a member in one of those is left alone (a reviewer has
+    dealt with that object).
 
     Raises:
         PermissionDenied: the user may not make consensus drafts.
@@ -665,10 +668,21 @@ def make_consensus_drafts(area: AssignedArea, user, *, iou_threshold: float = DE
             old.save(update_fields=["deleted_at", "version", "updated_at"])
             version_row(old, VersionAction.DELETED, user).save()
             replaced += 1
+        settled = {
+            int(member)
+            for provenance in Annotation.objects.live()
+            .filter(project_id=area.project_id, source=AnnotationSource.CONSENSUS, provenance__area=area.pk)
+            .values_list("provenance", flat=True)
+            for member in provenance.get("members", [])
+        }
+        kept = 0
         for cluster in agreement.clusters:
             if len(cluster.annotators) < 2:
                 continue
             members = [cluster.outline(name, index) for name, index in cluster.members]
+            if settled.intersection(member_id for member_id, _g, _l in members):
+                kept += 1
+                continue
             fused, cell = fuse([geometry for _id, geometry, _label in members])
             if fused.is_empty:
                 continue
@@ -711,7 +725,7 @@ def make_consensus_drafts(area: AssignedArea, user, *, iou_threshold: float = DE
             annotation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
             version_row(annotation, VersionAction.SUBMITTED, user).save()
             created.append(annotation)
-    return ConsensusRun(created, replaced, len(agreement.clusters))
+    return ConsensusRun(created, replaced, len(agreement.clusters), kept)
 
 
 def _member_ious(geometries: Sequence) -> float:

@@ -114,10 +114,13 @@ export function mountAgreement(root, projectId) {
       return;
     }
     const made = result.data.created.length;
-    const replaced = result.data.replaced ? `, replacing ${result.data.replaced} untouched earlier` : "";
-    toast(made
-      ? `${made} consensus draft${made === 1 ? "" : "s"} sent for review${replaced}.`
-      : `No object in this area was drawn by two or more annotators${replaced}.`);
+    const { replaced, kept } = result.data;
+    let first = `${made} consensus draft${made === 1 ? "" : "s"} sent for review`;
+    if (!made) first = kept ? "No new consensus draft" : "No object in this area was drawn by two or more annotators";
+    const parts = [first];
+    if (replaced) parts.push(`${replaced} untouched earlier draft${replaced === 1 ? "" : "s"} replaced`);
+    if (kept) parts.push(`${kept} already reviewed or edited, left as ${kept === 1 ? "it is" : "they are"}`);
+    toast(`${parts.join("; ")}.`);
   });
   scope.addEventListener("change", load);
   threshold.addEventListener("change", load);

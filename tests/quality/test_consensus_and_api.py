@@ -94,8 +94,9 @@ def test_running_consensus_again_replaces_untouched_drafts_and_keeps_reviewed_on
     third = make_consensus_drafts(area, cast.owner)
     assert third.replaced == 0
     assert Annotation.objects.get(pk=kept.pk).deleted_at is None
-    # Consensus drafts are no annotator's opinion: they never join the comparison.
-    assert third.clusters == 1
+    # Consensus drafts are no annotator's opinion: they never join the comparison; and the
+    # object a reviewer has decided on gets no second draft.
+    assert (third.clusters, third.kept, third.created) == (1, 1, [])
 
 
 def test_a_bad_iou_threshold_or_an_unknown_area_is_refused(cast, client_for, three_annotators):

@@ -24,8 +24,10 @@ class ConsensusInputSerializer(serializers.Serializer):
 
 class ConsensusRunSerializer(serializers.Serializer):
     """What a consensus run made: the new submitted annotations' ids, the untouched drafts of
-    the area it replaced (deleted), and the clusters of matched polygons it found."""
+    the area it replaced (deleted), the clusters of matched polygons it found, and those it
+    left alone because an edited or reviewed consensus annotation already holds a member."""
 
     created = serializers.ListField(child=serializers.IntegerField())
     replaced = serializers.IntegerField()
     clusters = serializers.IntegerField()
+    kept = serializers.IntegerField()

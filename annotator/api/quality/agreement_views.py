@@ -70,5 +70,10 @@ class AgreementViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         run = agreement.make_consensus_drafts(
             self._area(body.validated_data["area"]), request.user, iou_threshold=body.validated_data["iou"]
         )
-        answer = {"created": [a.pk for a in run.created], "replaced": run.replaced, "clusters": run.clusters}
+        answer = {
+            "created": [a.pk for a in run.created],
+            "replaced": run.replaced,
+            "clusters": run.clusters,
+            "kept": run.kept,
+        }
         return Response(s.ConsensusRunSerializer(answer).data, status=status.HTTP_201_CREATED)
