@@ -67,16 +67,22 @@ class Click:
         return self.col + 0.5, self.row + 0.5
 
 
-def _error_distances(error: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def _error_distances(error: np.ndarray) -> np.ndarray:
     """Euclidean distance of each pixel of ``error`` [H, W] to the nearest non-error pixel or the border.
 
-    Computed on ``box`` (row0, row1, col0, col1: the error pixels' bounds plus one pixel,
-    clipped to the mask) padded with one ring of zeros, which is exact: every non-error
-    pixel outside the box is farther from an error pixel than the box's own zero ring or
-    the window border (the padding stands for the latter, as RITM pads the image).
+    Computed on the error pixels' bounding box grown by one pixel (clipped to the mask) and
+    padded with one ring of zeros, which is exact: a non-error pixel outside the box is never
+    nearer to an error pixel than the box's own ring of non-error pixels or the mask border,
+    which the padding stands for (as RITM pads the image).
     """
-    row0, row1, col0, col1 = box
     distances = np.zeros(error.shape, dtype=np.float64)
+    rows = np.flatnonzero(error.any(axis=1))
+    if not len(rows):
+        return distances
+    cols = np.flatnonzero(error.any(axis=0))
+    height, width = error.shape
+    row0, row1 = max(rows[0] - 1, 0), min(rows[-1] + 2, height)
+    col0, col1 = max(cols[0] - 1, 0), min(cols[-1] + 2, width)
     crop = np.pad(error[row0:row1, col0:col1], 1)
     distances[row0:row1, col0:col1] = distance_transform_edt(crop)[1:-1, 1:-1]
     return distances
@@ -98,15 +104,10 @@ def next_click(truth: np.ndarray, prediction: np.ndarray, clicked: np.ndarray) -
     """
     false_negative = truth & ~prediction
     false_positive = ~truth & prediction
-    errors = (false_negative | false_positive) & ~clicked
-    if not errors.any():
+    if not ((false_negative | false_positive) & ~clicked).any():
         return None
-    rows = np.flatnonzero(errors.any(axis=1))
-    cols = np.flatnonzero(errors.any(axis=0))
-    height, width = truth.shape
-    box = (max(rows[0] - 1, 0), min(rows[-1] + 2, height), max(cols[0] - 1, 0), min(cols[-1] + 2, width))
-    fn = _error_distances(false_negative, box)
-    fp = _error_distances(false_positive, box)
+    fn = _error_distances(false_negative)
+    fp = _error_distances(false_positive)
     fn[clicked] = 0.0
     fp[clicked] = 0.0
     fn_max, fp_max = fn.max(), fp.max()
