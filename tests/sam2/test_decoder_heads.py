@@ -59,7 +59,16 @@ def test_the_untrained_decoder_alone_has_the_full_models_weights_and_outputs(unt
     assert torch.equal(light_masks, full_masks) and torch.equal(light_scores, full_scores)
 
 
-def test_the_decoder_alone_reads_the_checkpoints_head_weights(untrained, tmp_path):
+@pytest.fixture
+def forget_models_built_from(tmp_path):
+    """Drop the models loaded from ``tmp_path``'s checkpoint from the per-process cache afterwards."""
+    yield tmp_path
+    for key in [key for key in sam2_models._cache if key[3].startswith(str(tmp_path))]:
+        del sam2_models._cache[key]
+
+
+def test_the_decoder_alone_reads_the_checkpoints_head_weights(untrained, forget_models_built_from):
+    tmp_path = forget_models_built_from
     source = sam2_models.load_model(TINY).model
     # A checkpoint unlike the untrained weights, so that reading it is visible.
     state = {k: v + 0.25 if v.is_floating_point() else v for k, v in source.state_dict().items()}

@@ -59,7 +59,7 @@ def test_the_loader_builds_the_same_untrained_weights_every_time(tiny):
             assert torch.equal(param, first[name]), name
     finally:
         sam2_models._cache.clear()
-        sam2_models._cache[(TINY, "cpu", str(sam2_models.checkpoint_path(TINY)), True, 0)] = tiny
+        sam2_models._cache[("full", TINY, "cpu", str(sam2_models.checkpoint_path(TINY)), True, 0)] = tiny
 
 
 def test_without_a_checkpoint_or_permission_loading_says_how_to_get_one(settings, tmp_path):
