@@ -14,6 +14,7 @@ annotations (:func:`regularise_4326`) takes and returns EPSG:4326 (lon, lat).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -23,7 +24,9 @@ import numpy as np
 import shapely
 import shapely.affinity
 from buildingregulariser.regularization import connect_regularized_edges, orient_edges
+from django.contrib.gis.geos import Polygon as GEOSPolygon
 from django.db import transaction
+from django.db.models import Q
 from pyproj import CRS, Transformer
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -178,13 +181,15 @@ def dominant_orientation(polygons: Sequence[Polygon], tolerance_m: float) -> flo
 class _Wall:
     """One edge of a regularised ring in the group's frame (its orientation along x):
     direction ``k`` (angle k x step degrees), offset along the unit normal, extent along
-    the direction (``lo`` ≤ ``hi``), and the footprint it belongs to."""
+    the direction (``lo`` ≤ ``hi``), and the footprint it belongs to. A ``fixed`` wall is
+    a neighbour's that is not being regularised: others move onto it, it does not move."""
 
     footprint: int
     k: int
     offset: float
     lo: float
     hi: float
+    fixed: bool = False
 
 
 def _unit(k: int, step: float) -> tuple[np.ndarray, np.ndarray]:
@@ -301,13 +306,53 @@ def _snap_shared_walls(walls: list[_Wall], tolerance_m: float) -> None:
     for members in sets.values():
         if len(members) < 2:
             continue
-        lengths = np.array([max(w.hi - w.lo, _TINY_M) for w in members])
-        offset = float(np.average([w.offset for w in members], weights=lengths))
+        anchors = [w for w in members if w.fixed] or members
+        lengths = np.array([max(w.hi - w.lo, _TINY_M) for w in anchors])
+        offset = float(np.average([w.offset for w in anchors], weights=lengths))
         for wall in members:
-            wall.offset = offset
+            if not wall.fixed:
+                wall.offset = offset
 
 
 # --- the regularisation ----------------------------------------------------------------
+
+# A neighbour's edge within this angle (degrees) of an allowed direction counts as a straight
+# wall that a regularised footprint may be snapped onto (a regularised neighbour's are exact).
+FIXED_WALL_ANGLE_DEG = 0.5
+
+
+def _fixed_walls(local: Polygon, step: float, footprint: int, min_length_m: float) -> list[_Wall]:
+    """The walls of a neighbour that stays as it is (frame: the group's orientation along x):
+    its edges at least ``min_length_m`` long that follow an allowed direction."""
+    walls = []
+    for ring in [local.exterior, *local.interiors]:
+        xy = np.asarray(ring.coords)
+        for p, q in itertools.pairwise(xy):
+            d = q - p
+            length = float(np.hypot(*d))
+            angle = math.degrees(math.atan2(d[1], d[0])) % 180
+            k = round(angle / step) % round(180 / step)
+            off = min(abs(angle - k * step), 180 - abs(angle - k * step))
+            if length < min_length_m or off > FIXED_WALL_ANGLE_DEG:
+                continue
+            along, normal = _unit(k, step)
+            a, b = float(p @ along), float(q @ along)
+            walls.append(_Wall(footprint, k, float((p + q) @ normal / 2), min(a, b), max(a, b), fixed=True))
+    return walls
+
+
+def _regular_share(polygons: Sequence[Polygon], orientation: float, step: float) -> float:
+    """The share (0..1) of the polygons' perimeter that runs within ``FIXED_WALL_ANGLE_DEG`` of
+    ``orientation`` + a multiple of ``step``: 1 for regularised footprints."""
+    total = regular = 0.0
+    for polygon in polygons:
+        for ring in [polygon.exterior, *polygon.interiors]:
+            d = np.diff(np.asarray(ring.coords), axis=0)
+            length = np.hypot(d[:, 0], d[:, 1])
+            rest = (np.degrees(np.arctan2(d[:, 1], d[:, 0])) - orientation) % step
+            regular += float(length[np.minimum(rest, step - rest) <= FIXED_WALL_ANGLE_DEG].sum())
+            total += float(length.sum())
+    return regular / total if total > 0 else 0.0
 
 
 def _library_ring(ring: np.ndarray, options: RegulariseOptions) -> np.ndarray | None:
@@ -375,27 +420,39 @@ def _iou(a: shapely.Geometry, b: shapely.Geometry) -> float:
 
 
 def regularise_footprints(
-    footprints: Sequence[shapely.Geometry], options: RegulariseOptions = RegulariseOptions()
+    footprints: Sequence[shapely.Geometry],
+    options: RegulariseOptions = RegulariseOptions(),
+    fixed: Sequence[shapely.Geometry] = (),
 ) -> list[RegularisedFootprint]:
     """Regularise building footprints, group by group.
 
     Args:
         footprints: Polygons or MultiPolygons in a projected CRS in metres.
         options: see :class:`RegulariseOptions`.
+        fixed: neighbours (same CRS) that stay as they are. A footprint that touches regular
+            ones (regularised before) takes their orientation and has its shared walls
+            moved onto theirs; irregular ones are left out of the group's orientation.
 
     Returns:
         One :class:`RegularisedFootprint` per input, in the same order and CRS. A part
         that cannot be regularised (fewer than three walls after simplification) is kept
         as it was, and its angle deviation says so.
     """
-    footprints = [shapely.make_valid(f) if not f.is_valid else f for f in footprints]
+    moving = len(footprints)
+    footprints = [shapely.make_valid(f) if not f.is_valid else f for f in [*footprints, *fixed]]
     groups = touching_groups(footprints, options.tolerance_m)
     step = 45.0 if options.allow_45 else 90.0
-    results: list[RegularisedFootprint | None] = [None] * len(footprints)
-    for group in sorted(set(groups)):
-        members = [i for i, g in enumerate(groups) if g == group]
+    results: list[RegularisedFootprint | None] = [None] * moving
+    for group in sorted(set(groups[:moving])):
+        members = [i for i, g in enumerate(groups) if g == group and i < moving]
+        neighbours = [i for i, g in enumerate(groups) if g == group and i >= moving]
         polygons = [p for i in members for p in _parts(footprints[i])]
         orientation = dominant_orientation(polygons, options.tolerance_m)
+        still = [p for i in neighbours for p in _parts(footprints[i])]
+        if still:
+            theirs = dominant_orientation(still, options.tolerance_m)
+            if _regular_share(still, theirs, step) >= 0.9:
+                orientation = theirs
         origin = shapely.union_all(polygons).centroid if polygons else shapely.Point(0, 0)
         # In the group's frame its orientation runs along x: every allowed direction is a
         # multiple of ``step`` there, for every footprint of the group alike.
@@ -425,6 +482,10 @@ def regularise_footprints(
                     if len(ring_wall) >= 3:
                         rings.append((i, part_index, ring_index, ring_wall))
                         walls.extend(ring_wall)
+        for i in neighbours:
+            for part in _parts(footprints[i]):
+                local = shapely.affinity.rotate(part, -orientation, origin=origin)
+                walls.extend(_fixed_walls(local, step, i, 2 * options.tolerance_m))
         _snap_shared_walls(walls, options.tolerance_m)
         shells: dict[tuple[int, int], np.ndarray] = {}
         holes: dict[tuple[int, int], list[np.ndarray]] = {}
@@ -479,10 +540,11 @@ def regularise_4326(
     footprints_4326: Sequence[shapely.Geometry],
     options: RegulariseOptions = RegulariseOptions(),
     image_crs: CRS | None = None,
+    fixed_4326: Sequence[shapely.Geometry] = (),
 ) -> list[RegularisedFootprint]:
-    """:func:`regularise_footprints` for footprints in EPSG:4326 (lon, lat): the work is done
-    in :func:`metric_crs`, the results (geometries) are EPSG:4326 again; IoU and angles
-    are measured in the metric CRS."""
+    """:func:`regularise_footprints` for footprints (and ``fixed_4326`` neighbours that stay
+    as they are) in EPSG:4326 (lon, lat): the work is done in :func:`metric_crs`, the
+    results (geometries) are EPSG:4326 again; IoU and angles are measured in the metric CRS."""
     if not footprints_4326:
         return []
     crs = metric_crs(footprints_4326, image_crs)
@@ -493,7 +555,8 @@ def regularise_4326(
         return lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
 
     metric = [shapely.transform(f, move(forward)) for f in footprints_4326]
-    results = regularise_footprints(metric, options)
+    neighbours = [shapely.transform(f, move(forward)) for f in fixed_4326]
+    results = regularise_footprints(metric, options, neighbours)
     return [
         RegularisedFootprint(
             geometry=shapely.transform(r.geometry, move(back)),
@@ -527,6 +590,29 @@ def image_metric_crs(image: Image) -> CRS | None:
     return CRS.from_wkt(image.crs_wkt) if image.crs_wkt else None
 
 
+def _neighbours(group: list[Annotation], shapes: list[shapely.Geometry], ids: set[int], tolerance_m: float) -> list:
+    """The other live annotations (EPSG:4326 geometries) of the image of ``group`` with one
+    of its label classes (a field around a house is no neighbour to snap to), near the
+    bounding box of ``shapes``: the ones that touch stay as they are and the regularised
+    ones snap onto their walls (:func:`regularise_footprints`, ``fixed``)."""
+    classes = {a.label_class_id for a in group}
+    same_class = Q(label_class_id__in=[c for c in classes if c is not None])
+    if None in classes:
+        same_class |= Q(label_class__isnull=True)
+    west, south, east, north = shapely.union_all(shapes).bounds
+    # Degrees of margin for the tolerance, generous (the exact test is in metres).
+    margin = 2 * tolerance_m / (111_320 * max(math.cos(math.radians(max(abs(south), abs(north)))), 0.01))
+    window = GEOSPolygon.from_bbox((west - margin, south - margin, east + margin, north + margin))
+    window.srid = 4326
+    rows = (
+        Annotation.objects.live()
+        .filter(same_class, image_id=group[0].image_id, geometry__intersects=window)
+        .exclude(pk__in=ids)
+        .values_list("geometry", flat=True)
+    )
+    return [shapely.from_wkb(bytes(geometry.wkb)) for geometry in rows]
+
+
 def regularise_annotations(
     project: Project,
     user,
@@ -538,7 +624,9 @@ def regularise_annotations(
     All or nothing: every annotation must exist in ``project``, be editable by ``user``
     (:mod:`annotator.access`) and be at the version named (None: the current one), or
     nothing is written. The annotations of one image are regularised together, so the
-    selected ones that touch keep touching; each changed one gets a new version.
+    selected ones that touch keep touching, and one that touches an annotation left out of
+    the selection moves its shared walls onto that one's (when it is regular already: a
+    building regularised before); each changed one gets a new version.
 
     Args:
         items: (annotation id, version the caller saw or None), each id once, at most
@@ -574,7 +662,8 @@ def regularise_annotations(
         for group in by_image.values():
             image = group[0].image
             shapes = [shapely.from_wkb(bytes(a.geometry.wkb)) for a in group]
-            results = regularise_4326(shapes, options, image_metric_crs(image))
+            neighbours = _neighbours(group, shapes, set(ids), options.tolerance_m)
+            results = regularise_4326(shapes, options, image_metric_crs(image), neighbours)
             for annotation, result in zip(group, results, strict=True):
                 saved = annotations.update_annotation(
                     annotation.pk,

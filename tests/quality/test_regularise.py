@@ -220,6 +220,26 @@ def test_an_annotator_regularises_their_buildings_and_each_gets_a_new_version_wi
 
 
 @pytest.mark.django_db
+def test_buildings_regularised_one_at_a_time_still_share_their_wall(cast, buildings, client_for):
+    """The second building, alone in its request, snaps onto the first (already regular)
+    instead of being squared on its own."""
+    from annotator.models import Annotation
+
+    (a, b), (truth_a, truth_b) = buildings
+    client = client_for(cast.annotator)
+    assert regularise(client, cast, [{"id": a.pk}]).status_code == 200
+    second = regularise(client, cast, [{"id": b.pk}])
+
+    assert second.status_code == 200, second.content
+    saved_a, saved_b = (to_utm(shapely.from_wkb(bytes(Annotation.objects.get(pk=x.pk).geometry.wkb))) for x in (a, b))
+    gap, overlap = seam_defects(saved_a, saved_b, truth_a, truth_b)
+    assert gap.buffer(-0.05).is_empty, f"gap of {gap.area:.3f} m²"
+    assert overlap.buffer(-0.05).is_empty, f"overlap of {overlap.area:.3f} m²"
+    assert Annotation.objects.get(pk=a.pk).version == 2  # the first one was not touched again
+    print(f"one at a time: gap {gap.area:.4f} m², overlap {overlap.area:.4f} m²")
+
+
+@pytest.mark.django_db
 def test_a_viewer_may_not_regularise(cast, buildings, client_for):
     (a, _b), _truth = buildings
     response = regularise(client_for(cast.viewer), cast, [{"id": a.pk}])
