@@ -146,8 +146,11 @@ def test_a_noise_mask_gives_a_valid_outline_within_the_vertex_limit(seed):
     assert result.geometry.is_valid and not result.geometry.is_empty
     assert result.vertices <= 10_000
     assert result.vertices == shapely.get_num_coordinates(result.geometry)
-    # The traced vertices are bounded whatever the mask: the smallest holes are filled beyond the budget.
-    assert result.holes_filled > 0
+    # The traced vertices are bounded whatever the mask: beyond the budget the smallest holes are filled.
+    exact = outline.logits_outline(logits, 934, 723, click, None, 0, 16)
+    hole_vertices = sum(len(ring.coords) for part in exact.geometry.geoms for ring in part.interiors)
+    assert 0 < hole_vertices <= outline.TRACE_VERTEX_BUDGET
+    assert exact.holes_filled > 100
 
 
 def test_the_edge_strips_are_sams_upsampling():
