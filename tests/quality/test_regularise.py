@@ -329,3 +329,37 @@ def test_an_export_refuses_to_regularise_a_class_of_another_project(cast, image)
     with pytest.raises(InvalidInput) as refused:
         create_export(cast.project, cast.owner, ["geojson"], options={"regularise": {"label_class": elsewhere.pk}})
     assert refused.value.field == "regularise"
+
+
+@pytest.mark.django_db
+def test_an_export_regularises_the_footprints_in_its_coco_chips_too(cast, ingested_image, tmp_path):
+    """The chips read the same regularised outlines as the GIS files."""
+    from annotator.models import LabelClass
+    from tests.support.exports import NAIP, approved, build_sync, unzip
+
+    image = ingested_image(NAIP)  # 5 m pixels: a 60 x 40 px building is 300 x 200 m
+    building = LabelClass.objects.create(project=cast.project, name="building")
+    truth = shapely.affinity.rotate(Polygon([(300, 300), (360, 300), (360, 340), (300, 340)]), 17, origin=(330, 320))
+    rng = np.random.default_rng(9)
+    xy = np.asarray(truth.exterior.segmentize(0.5).coords)[:-1]
+    noisy = Polygon(xy + rng.normal(0, 0.15, xy.shape)).buffer(0)  # pixels: 0.75 m of noise
+    annotation = approved(image, cast, noisy, building)
+
+    export = build_sync(
+        cast.project,
+        cast.owner,
+        ["coco"],
+        options={"chip_size": 512, "regularise": {"label_class": building.pk, "tolerance_m": 2.0}},
+    )
+    unzip(export, tmp_path)
+
+    entries = [
+        entry
+        for path in sorted((tmp_path / "coco").glob("instances_*.json"))
+        for entry in json.loads(path.read_text())["annotations"]
+    ]
+    rings = [ring for entry in entries for ring in entry["segmentation"]]
+    assert rings and all(len(ring) == 8 for ring in rings), [len(r) for r in rings]  # four corners: 8 numbers
+    assert (
+        json.loads((tmp_path / "manifest.json").read_text())["regularisation"]["annotations"][0]["id"] == annotation.pk
+    )
