@@ -244,21 +244,61 @@ def encode_image(
     Returns:
         What was done; the image is ``encoded`` when every window is stored.
     """
+    return encode_windows(image, None, job=job, batch_size=batch_size, progress=progress)
+
+
+def encode_windows(
+    image: Image,
+    windows: list[Window] | None,
+    job: Job | None = None,
+    batch_size: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> EncodeResult:
+    """Encode the given windows of ``image``'s plan (every window when ``windows`` is None).
+
+    The one encoding path: :func:`encode_image` calls it with the whole plan. A subset
+    (e.g. the windows holding given points, from
+    :func:`~annotator.sam2.windows.windows_holding`) stores exactly those windows' features
+    and rows, as the whole-plan run would have; resumability, cancellation and stale-feature
+    deletion are the same. The image becomes ``encoded`` only once every window of its plan
+    is stored; a subset that leaves windows missing puts it back to ``ready``.
+
+    Args:
+        image: an ingested image (it has a COG).
+        windows: windows of :func:`image_windows` (level, row and column offsets in level
+            pixels); a window that is not in the plan raises ``ValueError``.
+        job, batch_size, progress: as for :func:`encode_image`.
+    Returns:
+        What was done; ``windows`` counts the whole plan, ``skipped`` the requested windows
+        already stored.
+    """
     started = time.monotonic()
     if not image.cog_key:
         raise Conflict("The image has no Cloud-Optimized GeoTIFF yet; it cannot be encoded.")
     report = progress or (job.set_progress if job is not None else (lambda fraction, message: None))
     batch_size = batch_size or settings.SAM2_BATCH_SIZE
+    plan = image_windows(image)
+    if windows is None:
+        requested = plan
+    else:
+        planned = {(w.level, w.row_off, w.col_off): w for w in plan}
+        unknown = [w.key for w in windows if (w.level, w.row_off, w.col_off) not in planned]
+        if unknown:
+            raise ValueError(f"windows not in the image's plan: {', '.join(unknown)}")
+        # The plan's own objects, once each, so every stored window is exactly the planned one.
+        requested = list(
+            {(w.level, w.row_off, w.col_off): planned[(w.level, w.row_off, w.col_off)] for w in windows}.values()
+        )
     model_name = image.project.sam2_model
     loaded = load_model(model_name)
     key = cache_key(image, model_name, loaded.checkpoint_digest)
     delete_stale_features(image, keep=key)
-    plan = image_windows(image)
     done = set(FeatureTile.objects.filter(image=image, cache_key=key).values_list("level", "row_off", "col_off"))
-    todo = [w for w in plan if (w.level, w.row_off, w.col_off) not in done]
+    todo = [w for w in requested if (w.level, w.row_off, w.col_off) not in done]
+    already = len(requested) - len(todo)
     untrained_note = " (untrained weights)" if loaded.untrained else ""
     Image.objects.filter(pk=image.pk).update(status=ImageStatus.ENCODING)
-    report(len(done) / len(plan), f"{len(done)}/{len(plan)} windows stored{untrained_note}")
+    report(already / len(requested), f"{already}/{len(requested)} windows stored{untrained_note}")
     storage = get_storage()
     encoded = 0
     try:
@@ -282,12 +322,12 @@ def encode_image(
                 for window, tensors in zip(batch, features, strict=True):
                     _store_window(image, loaded, key, window, tensors)
                 encoded += len(batch)
-                stored = len(done) + encoded
+                stored = already + encoded
                 elapsed = time.monotonic() - started
                 eta = elapsed / encoded * (len(todo) - encoded)
                 report(
-                    stored / len(plan),
-                    f"{stored}/{len(plan)} windows, {encoded / elapsed:.2f} windows/s, "
+                    stored / len(requested),
+                    f"{stored}/{len(requested)} windows, {encoded / elapsed:.2f} windows/s, "
                     f"ETA {_eta_text(eta)}{untrained_note}",
                 )
     except EncodeCancelled:
@@ -300,10 +340,14 @@ def encode_image(
     if count == len(plan):
         Image.objects.filter(pk=image.pk).update(status=ImageStatus.ENCODED)
         image.status = ImageStatus.ENCODED
+    elif windows is not None and not active_encode_jobs(image).exclude(pk=job.pk if job else None).exists():
+        # A subset leaves the image incomplete: it is not being encoded any more.
+        Image.objects.filter(pk=image.pk, status=ImageStatus.ENCODING).update(status=ImageStatus.READY)
+        image.status = ImageStatus.READY
     return EncodeResult(
         windows=len(plan),
         encoded=encoded,
-        skipped=len(plan) - len(todo),
+        skipped=already,
         levels=max(w.level for w in plan) + 1,
         stored_bytes=sum(tiles.values_list("size_bytes", flat=True)),
         untrained=loaded.untrained,
