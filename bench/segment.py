@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -173,6 +174,136 @@ def object_logits() -> list[tuple]:
     return out
 
 
+def machine() -> dict:
+    """The machine the figures come from: cores, CPU model, load average (1, 5, 15 min)."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        "unknown",
+    )
+    return {"nproc": os.cpu_count(), "cpu_model": model, "loadavg": [float(v) for v in os.getloadavg()]}
+
+
+def write_large_raster(source: Path, path: Path, size: int) -> Path:
+    """Write a ``size`` x ``size`` px tiled GeoTIFF that repeats ``source`` (same CRS and pixel size).
+
+    Written block by block (512 x 512), so only the small source scene and one block are
+    in memory, never the whole image; uncompressed, as ingest compresses it into the COG.
+    """
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window as RioWindow
+
+    with rasterio.open(source) as src:
+        scene = src.read()
+        profile = src.profile.copy()
+    _, scene_h, scene_w = scene.shape
+    profile.update(
+        width=size, height=size, tiled=True, blockxsize=512, blockysize=512, compress=None, BIGTIFF="IF_SAFER"
+    )
+    profile.pop("photometric", None)
+    with rasterio.open(path, "w", **profile) as dst:
+        for row in range(0, size, 512):
+            rows = np.arange(row, min(row + 512, size)) % scene_h
+            for col in range(0, size, 512):
+                cols = np.arange(col, min(col + 512, size)) % scene_w
+                block = scene[:, rows][:, :, cols]
+                dst.write(block, window=RioWindow(col, row, len(cols), len(rows)))
+    return path
+
+
+def run_load(
+    port: int, url_path: str, headers: dict, clicks: list, annotators: int, duration: float, interval: float
+) -> tuple[list[float], int]:
+    """``annotators`` threads, each clicking every ``interval`` s for ``duration`` s; every click a new point.
+
+    Returns the latencies (ms) of every request and the number of errors (non-200 or no answer).
+    """
+    import httpx
+    import numpy as np
+
+    counter = iter(range(10**9))
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    start_at = time.monotonic() + 1.0
+
+    def annotator(index: int) -> None:
+        local_rng = np.random.default_rng(100 + index)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
+            next_click = start_at + local_rng.uniform(0, interval)
+            while next_click < start_at + duration:
+                time.sleep(max(0.0, next_click - time.monotonic()))
+                with lock:
+                    point = clicks[next(counter) % len(clicks)]
+                t = time.perf_counter()
+                try:
+                    response = client.post(url_path, json={"positive": [point]})
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                elapsed = (time.perf_counter() - t) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    errors[0] += 0 if ok else 1
+                next_click += interval
+
+    threads = [threading.Thread(target=annotator, args=(i,)) for i in range(annotators)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors[0]
+
+
+def find_capacity(
+    load: Callable[[int], tuple[list[float], int]], p95_goal_ms: float, max_annotators: int, budget_s: float
+) -> tuple[int, list[dict]]:
+    """The largest N whose load phase (``load(N)``) has p95 ≤ ``p95_goal_ms`` and no error.
+
+    Doubles N from 1 until a phase fails (or ``max_annotators``), then bisects between the
+    last passing and the first failing N; stops early once ``budget_s`` seconds are spent
+    (the answer is then the largest N seen passing). Returns it (0 when even one annotator
+    is served too slowly) and every step.
+    """
+    started = time.monotonic()
+    steps: list[dict] = []
+
+    def passes(n: int) -> bool:
+        latencies, errors = load(n)
+        p95 = pct(latencies, 95) if latencies else float("inf")
+        ok = bool(latencies) and errors == 0 and p95 <= p95_goal_ms
+        steps.append({"annotators": n, "requests": len(latencies), "errors": errors, "p95_ms": round(p95, 1), "ok": ok})
+        verdict = "pass" if ok else "fail"
+        print(
+            f"capacity step: {n:3d} annotators, {len(latencies):4d} requests, {errors} errors, "
+            f"p95 {p95:8.1f} ms: {verdict}"
+        )
+        return ok
+
+    good, bad = 0, None
+    n = 1
+    while n <= max_annotators and time.monotonic() - started < budget_s:
+        if not passes(n):
+            bad = n
+            break
+        good = n
+        n *= 2
+    if bad is None and good < max_annotators and time.monotonic() - started < budget_s and passes(max_annotators):
+        good = max_annotators
+    bad = bad if bad is not None else max_annotators + 1
+    while bad - good > 1 and time.monotonic() - started < budget_s:
+        middle = (good + bad) // 2
+        if passes(middle):
+            good = middle
+        else:
+            bad = middle
+    return good, steps
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--annotators", type=int, default=30)
@@ -183,6 +314,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rss-models", default="sam2.1_hiera_tiny,sam2.1_hiera_large")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process warm clicks")
+    parser.add_argument("--large-size", type=int, default=20_000, help="side (px) of the large image; 0 skips it")
+    parser.add_argument("--large-windows", type=int, default=3, help="level-0 windows of the large image clicked in")
+    parser.add_argument("--no-s3", action="store_true", help="skip the cold click with features in S3")
+    parser.add_argument("--no-capacity", action="store_true", help="skip the search for the capacity")
+    parser.add_argument("--capacity-phase", type=float, default=15.0, help="seconds of each capacity step")
+    parser.add_argument("--capacity-max", type=int, default=64)
+    parser.add_argument("--capacity-budget", type=float, default=300.0, help="seconds the capacity search may take")
     parser.add_argument(
         "--before-tree",
         type=Path,
@@ -208,7 +346,7 @@ def main() -> None:
     from rest_framework.authtoken.models import Token
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    from annotator.choices import Role
+    from annotator.choices import ImageStatus, Role
     from annotator.imagery import ingest as imagery
     from annotator.models import FeatureTile, Image, Membership, Project
     from annotator.sam2 import encoding, features
@@ -220,6 +358,7 @@ def main() -> None:
     settings.SAM2_ALLOW_UNTRAINED = True
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     servers: list[subprocess.Popen] = []
+    s3_server = None
     try:
         user = get_user_model().objects.create_user("bench", password=None)
         token = Token.objects.create(user=user).key
@@ -233,6 +372,56 @@ def main() -> None:
         encoding.encode_image(image)
         image.refresh_from_db()
         (tile,) = FeatureTile.objects.filter(image=image)
+        host = machine()
+        print(f"machine: {host['nproc']} cores, {host['cpu_model']}, load average {host['loadavg']}")
+
+        # The large image: the reference scene repeated to large_size² px, ingested, and only
+        # the level-0 windows holding the clicks encoded (every window would take hours on CPU).
+        large = None
+        if args.large_size:
+            t = time.monotonic()
+            large = Image.objects.create(project=project, name="large.tif")
+            large.original_key = f"{large.storage_prefix}/original.tif"
+            big = write_large_raster(
+                REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif", work / "large.tif", args.large_size
+            )
+            get_storage().put_file(big, large.original_key)
+            big.unlink()
+            large.save()
+            imagery.ingest_image(large)
+            large.refresh_from_db()
+            ingest_s = time.monotonic() - t
+            level0 = [w for w in encoding.image_windows(large) if w.level == 0]
+            # Windows spread over the image (first, evenly between, last), so the clicks land far apart.
+            picks = sorted(
+                {round(i * (len(level0) - 1) / max(1, args.large_windows - 1)) for i in range(args.large_windows)}
+            )
+            large_windows = [level0[i] for i in picks]
+            t = time.monotonic()
+            encoded_large = encoding.encode_windows(large, large_windows)
+            encode_large_s = time.monotonic() - t
+            assert FeatureTile.objects.filter(image=large).count() == len(large_windows)
+            # The endpoint serves only images whose whole plan is stored; the bench clicks only
+            # inside the stored windows, so it marks this one encoded.
+            Image.objects.filter(pk=large.pk).update(status=ImageStatus.ENCODED)
+            large_rng = np.random.default_rng(12)
+            large_to_crs = Affine.from_gdal(*large.geotransform)
+            large_to_4326 = Transformer.from_crs(large.crs_wkt, "EPSG:4326", always_xy=True)
+            large_clicks = []
+            for i in range(args.clicks):
+                # Click i in window i mod k, so consecutive clicks change window (as a warm-up must).
+                w = large_windows[i % len(large_windows)]
+                c, r = large_rng.uniform(
+                    [w.src_col_off + 60, w.src_row_off + 60],
+                    [w.src_col_off + w.src_width - 60, w.src_row_off + w.src_height - 60],
+                )
+                large_clicks.append(list(large_to_4326.transform(*(large_to_crs @ (float(c), float(r))))))
+            print(
+                f"large image {large.width} x {large.height} px, {encoded_large.windows} windows in its plan at "
+                f"{encoded_large.levels} levels; {len(large_windows)} level-0 windows encoded "
+                f"({', '.join(w.key for w in large_windows)}); build + upload + ingest {ingest_s:.0f} s, "
+                f"encode {encode_large_s:.0f} s"
+            )
 
         rng = np.random.default_rng(11)
         pixels = rng.uniform([60, 60], [image.width - 60, image.height - 60], size=(args.clicks, 2))
@@ -313,12 +502,14 @@ def main() -> None:
         url_path = f"/api/v1/images/{image.pk}/segment"
         headers = {"Authorization": f"Token {token}"}
 
-        def timed_requests(port: int, points: list, warmup: int) -> tuple[list[float], list[dict]]:
+        def timed_requests(
+            port: int, points: list, warmup: int, path: str = url_path
+        ) -> tuple[list[float], list[dict]]:
             out, bodies = [], []
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
                 for i, point in enumerate([*points[:warmup], *points]):
                     t = time.perf_counter()
-                    response = client.post(url_path, json={"positive": [point]})
+                    response = client.post(path, json={"positive": [point]})
                     elapsed = (time.perf_counter() - t) * 1000
                     response.raise_for_status()
                     if i >= warmup:
@@ -326,11 +517,11 @@ def main() -> None:
                         bodies.append(response.json()["properties"]["timing_ms"])
             return out, bodies
 
-        def warm_up(port: int, points: list, workers: int) -> None:
+        def warm_up(port: int, points: list, workers: int, path: str = url_path) -> None:
             """Concurrent connections, so that every worker process loads the model and the features."""
 
             def one(offset: int) -> None:
-                timed_requests(port, points[offset : offset + 3], warmup=0)
+                timed_requests(port, points[offset : offset + 3], warmup=0, path=path)
 
             pool = [threading.Thread(target=one, args=(i,)) for i in range(4 * workers)]
             for thread in pool:
@@ -345,6 +536,32 @@ def main() -> None:
         cpu_before = server_cpu_seconds(servers[-1])
         warm, warm_timing = timed_requests(warm_port, clicks, warmup=0)
         server_cpu_ms = (server_cpu_seconds(servers[-1]) - cpu_before) * 1000 / len(clicks)
+
+        def paired(ports: tuple[int, int], paths: tuple[str, str], points: tuple[list, list], warmup: int):
+            """Alternate one request to each (port, path), so both see the same load moment by moment."""
+            out: tuple[list[float], list[float]] = ([], [])
+            with (
+                httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers=headers, timeout=60) as first,
+                httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", headers=headers, timeout=60) as second,
+            ):
+                for i in range(len(points[0]) + warmup):
+                    for side, client in enumerate((first, second)):
+                        point = points[side][i % len(points[side])]
+                        t = time.perf_counter()
+                        response = client.post(paths[side], json={"positive": [point]})
+                        elapsed = (time.perf_counter() - t) * 1000
+                        response.raise_for_status()
+                        if i >= warmup:
+                            out[side].append(elapsed)
+            return out
+
+        # 2c. warm clicks on the large image against the one-window image, alternated on the warm server.
+        if large is not None:
+            large_path = f"/api/v1/images/{large.pk}/segment"
+            warm_up(warm_port, large_clicks, args.workers, large_path)
+            small_paired, large_warm = paired(
+                (warm_port, warm_port), (url_path, large_path), (clicks, large_clicks), warmup=3
+            )
 
         # 2b. the same warm clicks on a server of the earlier checkout, in this run.
         before = None
@@ -372,40 +589,76 @@ def main() -> None:
         cold, cold_timing = timed_requests(cold_port, clicks[:20], warmup=2)
         servers.pop().terminate()
 
+        # 3b. cold clicks with the features on local disk against the same in an S3-compatible
+        # bucket (moto's server on loopback), alternated, each server with its own empty temp folder.
+        if not args.no_s3:
+            from annotator.storage import Storage
+            from tests.support.s3 import CREDENTIALS, S3Server
+
+            s3_server = S3Server(work / "s3.log")
+            s3_server.start()
+            s3_server.create_bucket("geoprompt-bench")
+            os.environ.update(CREDENTIALS)
+            bucket = Storage("s3://geoprompt-bench/deployment", s3_server.endpoint_url)
+            local_storage = get_storage()
+            copied = 0
+            for key in local_storage.list_keys(image.storage_prefix):
+                with local_storage.local_copy(key) as local_path:
+                    bucket.put_file(local_path, key)
+                copied += local_storage.size(key)
+            print(f"copied {copied / 2**20:.1f} MiB of the image's objects into the bucket")
+            cold_env = {**env, "GEOPROMPT_SAM2_FEATURE_CACHE_BYTES": "0"}
+            local_port, s3_port = free_port(), free_port()
+            (work / "tmp-local").mkdir()
+            (work / "tmp-s3").mkdir()
+            servers.append(
+                start_server(
+                    {**cold_env, "GEOPROMPT_TEMP_DIR": str(work / "tmp-local")},
+                    local_port,
+                    work / "cold-local.log",
+                    1,
+                    args.threads,
+                )
+            )
+            servers.append(
+                start_server(
+                    {
+                        **cold_env,
+                        **CREDENTIALS,
+                        "GEOPROMPT_STORAGE_URL": bucket.url,
+                        "GEOPROMPT_S3_ENDPOINT_URL": s3_server.endpoint_url,
+                        "GEOPROMPT_TEMP_DIR": str(work / "tmp-s3"),
+                    },
+                    s3_port,
+                    work / "cold-s3.log",
+                    1,
+                    args.threads,
+                )
+            )
+            local_cold, s3_cold = paired(
+                (local_port, s3_port), (url_path, url_path), (clicks[:20], clicks[:20]), warmup=2
+            )
+            servers.pop().terminate()
+            servers.pop().terminate()
+            s3_server.stop()
+
         # 5. load: annotators clicking every interval on the warm server, each click a new point.
         load_pixels = rng.uniform([60, 60], [image.width - 60, image.height - 60], size=(4000, 2))
         load_clicks = [list(to_4326.transform(*(to_crs @ (float(c), float(r))))) for c, r in load_pixels]
-        next_load_click = iter(range(len(load_clicks)))
-        latencies: list[float] = []
-        errors = [0]
-        lock = threading.Lock()
-        start_at = time.monotonic() + 1.0
+        latencies, load_errors = run_load(
+            warm_port, url_path, headers, load_clicks, args.annotators, args.duration, args.interval
+        )
 
-        def annotator(index: int) -> None:
-            local_rng = np.random.default_rng(100 + index)
-            with httpx.Client(base_url=f"http://127.0.0.1:{warm_port}", headers=headers, timeout=30) as client:
-                next_click = start_at + local_rng.uniform(0, args.interval)
-                while next_click < start_at + args.duration:
-                    time.sleep(max(0.0, next_click - time.monotonic()))
-                    with lock:
-                        point = load_clicks[next(next_load_click)]
-                    t = time.perf_counter()
-                    try:
-                        response = client.post(url_path, json={"positive": [point]})
-                        ok = response.status_code == 200
-                    except httpx.HTTPError:
-                        ok = False
-                    elapsed = (time.perf_counter() - t) * 1000
-                    with lock:
-                        latencies.append(elapsed)
-                        errors[0] += 0 if ok else 1
-                    next_click += args.interval
-
-        threads = [threading.Thread(target=annotator, args=(i,)) for i in range(args.annotators)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        # 6. capacity: the most annotators served at p95 <= 400 ms with no error, short phases.
+        capacity, capacity_steps = None, []
+        if not args.no_capacity:
+            capacity, capacity_steps = find_capacity(
+                lambda n: run_load(warm_port, url_path, headers, load_clicks, n, args.capacity_phase, args.interval),
+                400.0,
+                args.capacity_max,
+                args.capacity_budget,
+            )
+        host["loadavg_end"] = [float(v) for v in os.getloadavg()]
 
         if args.profile:
             # The whole request in process (middleware, auth, DRF, the service, JSON): where a warm click's time goes.
@@ -431,6 +684,8 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
     finally:
+        if s3_server is not None:
+            s3_server.stop()
         for proc in servers:
             proc.terminate()
             proc.wait(20)
@@ -475,7 +730,7 @@ def main() -> None:
     print(f"  the 2,000 px perimeter blob alone: p50 {statistics.median(blob):.2f} ms")
     print(
         f"load: {args.annotators} annotators x 1 click / {args.interval:g} s for {args.duration:g} s: "
-        f"{len(latencies)} requests, {errors[0]} errors"
+        f"{len(latencies)} requests, {load_errors} errors"
     )
     result = {
         "raw_p50_ms": round(r["p50"], 2),
@@ -495,7 +750,7 @@ def main() -> None:
         "load_p50_ms": round(ld["p50"], 2),
         "load_p95_ms": round(ld["p95"], 2),
         "load_requests": len(latencies),
-        "load_errors": errors[0],
+        "load_errors": load_errors,
         "annotators": args.annotators,
         "untrained": True,
         "outline_p50_ms": round(on["p50"], 2),
@@ -507,6 +762,38 @@ def main() -> None:
         "outline_blob_2000px_p50_ms": round(statistics.median(blob), 2),
         "web_rss_mib": rss,
     }
+    result["machine"] = host
+    if not args.no_s3:
+        lc = summary("local_cold", local_cold)
+        sc = summary("s3_cold", s3_cold)
+        result["local_cold_p50_ms"] = round(lc["p50"], 2)
+        result["s3_cold_p50_ms"] = round(sc["p50"], 2)
+        result["s3_cold_over_local_cold"] = round(sc["p50"] / lc["p50"], 4)
+        print(f"s3_cold_over_local_cold {result['s3_cold_over_local_cold']:.3f} (goal <= 2)")
+    if large is not None:
+        sp = summary("small_warm_paired", small_paired)
+        lw = summary("large_warm", large_warm)
+        result["large_image_warm_p50_ms"] = round(lw["p50"], 2)
+        result["large_image_warm_p95_ms"] = round(lw["p95"], 2)
+        result["small_warm_paired_p50_ms"] = round(sp["p50"], 2)
+        result["large_over_small_warm"] = round(lw["p50"] / sp["p50"], 4)
+        result["large_image"] = {
+            "width": large.width,
+            "height": large.height,
+            "windows_in_plan": encoded_large.windows,
+            "levels": encoded_large.levels,
+            "windows_encoded": [w.key for w in large_windows],
+            "ingest_s": round(ingest_s, 1),
+            "encode_s": round(encode_large_s, 1),
+        }
+        print(
+            f"large_over_small_warm {result['large_over_small_warm']:.3f} (goal within 10 %), "
+            f"large over the sequential warm p50: {lw['p50'] / w['p50']:.3f}"
+        )
+    if capacity is not None:
+        result["capacity_annotators"] = capacity
+        result["capacity_steps"] = capacity_steps
+        print(f"capacity_annotators {capacity} (p95 <= 400 ms, 0 errors, {args.capacity_phase:g} s phases)")
     if before is not None:
         result["before_warm_p50_ms"] = round(before["p50"], 2)
         result["before_warm_over_raw"] = round(before["p50"] / r["p50"], 4)
