@@ -86,9 +86,7 @@ class LabelClass(models.Model):
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex colour like #1f77b4.")],
     )
     order = models.PositiveIntegerField(default=0, help_text="position in the list; keys 1-9 follow it")
-    archived = models.BooleanField(
-        default=False, help_text="hidden from new work, kept on the annotations that use it"
-    )
+    archived = models.BooleanField(default=False, help_text="hidden from new work, kept on the annotations that use it")
     attributes = models.JSONField(
         default=list,
         blank=True,
