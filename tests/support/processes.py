@@ -147,37 +147,45 @@ class Workers:
         )
 
 
-class TilerProcess:
-    """``uvicorn backend.tiler:app`` on a free loopback port, with the environment it is given.
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    The tiler checks each tile token's holder is still a member of the project, so it is
-    given the test database's URL (tests commit their rows, the tiler sees them).
+
+class LoopbackService:
+    """A server process on a free loopback port, started by a test and waited for by its answer.
+
+    Subclasses give the ``command`` and the path that answers 200 once the server is up.
     """
 
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = env
+    name = "service"
+    health_path = "/"
+
+    def __init__(self, log_path: Path, env: dict[str, str] | None = None):
         self.log_path = log_path
+        self.env = env or {}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
-        self.url = ""
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
             return True
         try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(f"{self.url}{self.health_path}", timeout=1) as response:  # noqa: S310 - loopback
                 return response.status == 200
         except OSError:
             return False
 
     def start(self) -> str:
         """Start it and wait until it answers; returns its base URL."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "backend.tiler:app", "--host", "127.0.0.1", "--port", str(port)],
+            self.command(),
             cwd=REPO,
             env={**os.environ, **self.env},
             stdout=self.log,
@@ -186,7 +194,7 @@ class TilerProcess:
         )
         if not wait_until(self._answers) or self.proc.poll() is not None:
             self.stop()
-            raise RuntimeError(f"the tiler did not start:\n{self.log_path.read_text()[-3000:]}")
+            raise RuntimeError(f"the {self.name} did not start:\n{self.log_path.read_text()[-3000:]}")
         return self.url
 
     def stop(self) -> None:
@@ -198,3 +206,20 @@ class TilerProcess:
                 self.proc.kill()
         if getattr(self, "log", None):
             self.log.close()
+
+
+class TilerProcess(LoopbackService):
+    """``uvicorn backend.tiler:app`` with the environment it is given.
+
+    The tiler checks each tile token's holder is still a member of the project, so it is
+    given the test database's URL (tests commit their rows, the tiler sees them).
+    """
+
+    name = "tiler"
+    health_path = "/healthz"
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        super().__init__(log_path, env)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "uvicorn", "backend.tiler:app", "--host", "127.0.0.1", "--port", str(self.port)]

@@ -6,14 +6,10 @@ keeps objects in its own memory, so nothing of a test lands on the local disk th
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
-from tests.support.processes import wait_until
-from tests.support.rasters import REPO
+from tests.support.processes import LoopbackService
 
 # moto accepts any credentials; they must only be present and consistent.
 CREDENTIALS = {
@@ -24,52 +20,19 @@ CREDENTIALS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class S3Server(LoopbackService):
+    """``python -m moto.server``; its base URL is the S3 endpoint."""
 
+    name = "S3 test server"
 
-class S3Server:
-    """``python -m moto.server`` on a free loopback port."""
+    @property
+    def endpoint_url(self) -> str:
+        return self.url
 
-    def __init__(self, log_path: Path):
-        self.log_path = log_path
-        self.port = free_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def _answers(self) -> bool:
-        if self.proc.poll() is not None:
-            return True
-        try:
-            with urllib.request.urlopen(self.endpoint_url, timeout=1) as response:  # noqa: S310 - loopback
-                return response.status == 200
-        except OSError:
-            return False
-
-    def start(self) -> None:
-        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            cwd=REPO,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        if not wait_until(self._answers) or self.proc.poll() is not None:
-            raise RuntimeError(f"the S3 test server did not start:\n{self.log_path.read_text()[-3000:]}")
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
     def create_bucket(self, name: str) -> None:
-        request = urllib.request.Request(f"{self.endpoint_url}/{name}", method="PUT")  # noqa: S310 - loopback
+        request = urllib.request.Request(f"{self.url}/{name}", method="PUT")  # noqa: S310 - loopback
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
             assert response.status == 200
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if getattr(self, "log", None):
-            self.log.close()
