@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=100)
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="geoprompt-bench-eval-"))
@@ -91,6 +92,8 @@ def main() -> None:
     from annotator.storage import get_storage
 
     settings.SAM2_ALLOW_UNTRAINED = True
+    if args.threads:
+        torch.set_num_threads(args.threads)
     connection.settings_dict.setdefault("TEST", {})["NAME"] = f"test_evaluate_bench_{os.getpid()}"
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
