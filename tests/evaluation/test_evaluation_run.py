@@ -43,7 +43,7 @@ def scene(cast, ingested_image, approved):
 
 def test_an_evaluation_replays_clicks_on_every_approved_polygon_and_keeps_its_figures(cast, scene):
     image, made, *_classes = scene
-    params = service.parse_params(cast.project, None, None, None, None)
+    params = service.parse_params(cast.project, None, None, None, 6)
     evaluation = service.start_evaluation(cast.project, cast.owner, params)
     evaluation = service.run_evaluation(ModelEvaluation.objects.get(pk=evaluation.pk))
 
@@ -54,13 +54,13 @@ def test_an_evaluation_replays_clicks_on_every_approved_polygon_and_keeps_its_fi
     assert s["approved"] == 6 and s["objects"] == 4
     assert s["skipped"] == {service.SKIP_NO_WINDOW: 1, service.SKIP_EMPTY: 1}
     assert len(s["miou"]) == 5 and all(0.0 <= v <= 1.0 for v in s["miou"])
-    assert 1.0 <= s["noc85"] <= s["noc90"] <= 20.0 and 0 <= s["nof90"] <= 4
+    assert 1.0 <= s["noc85"] <= s["noc90"] <= 6.0 and 0 <= s["nof90"] <= 4
     assert [c["name"] for c in evaluation.per_class] == ["field", "pond", None]
     assert [c["objects"] for c in evaluation.per_class] == [2, 1, 1]
     assert {r["annotation"] for r in evaluation.object_results} == {a.pk for a in made[:4]}
     for result in evaluation.object_results:
         assert result["level"] == 0 and result["window"] == [0, 0, 934, 723]
-        assert 1 <= len(result["ious"]) <= 20 and len(result["clicks"]) == len(result["ious"])
+        assert 1 <= len(result["ious"]) <= 6 and len(result["clicks"]) == len(result["ious"])
         # The first click is positive, inside the square, at its centre (the farthest point from its border).
         col, row, positive = result["clicks"][0]
         annotation = next(a for a in made if a.pk == result["annotation"])
@@ -91,6 +91,15 @@ def test_the_first_click_decodes_as_the_segment_endpoint_decodes_that_click(cast
     decoded = segment.decode_in_window(loaded, chosen, None, return_all=False)
     endpoint_mask = segment.upsample(torch.from_numpy(decoded.low_res[[decoded.best]]), 934, 723)[0]
     assert ious[0] == pytest.approx(service.iou(target.truth, endpoint_mask))
+
+
+def test_another_model_is_evaluated_only_where_its_features_are_stored(cast, scene):
+    # Only the tiny model's features are stored: the small one has none for this image.
+    params = service.parse_params(cast.project, "sam2.1_hiera_small", None, None, 5)
+    evaluation = service.run_evaluation(service.create_evaluation(cast.project, cast.owner, params))
+    assert evaluation.model_name == "sam2.1_hiera_small" and evaluation.untrained is True
+    assert evaluation.summary["objects"] == 0 and evaluation.summary["skipped"] == {service.SKIP_NO_FEATURES: 6}
+    assert evaluation.summary["noc90"] is None and evaluation.per_class == []
 
 
 def test_a_seeded_sample_is_reproducible(cast, scene):
