@@ -12,7 +12,19 @@ image, then measures in the same run:
 4. ``disk_baseline``: per click, read the window's features from float32 ``.npy`` files and
    call ``SAM2ImagePredictor.predict`` (how desktop plugins do it);
 5. ``load``: N simulated annotators, each clicking every 2 s for D s, on the warm server;
-   every click is a new random point (no two requests alike).
+   every click is a new random point (no two requests alike);
+6. ``local_cold`` / ``s3_cold``: the cold click (LRU of zero bytes) with the features on local
+   disk against the same objects copied into an S3-compatible bucket (moto's server process
+   on loopback, ``tests/support/s3.py``), one server each with its own empty temp folder,
+   requests alternated between the two so both see the same load (``s3_cold_over_local_cold``,
+   goal ≤ 2);
+7. ``large_warm``: a ``--large-size``² px image (the reference scene repeated, written block by
+   block), ingested, with only ``--large-windows`` level-0 windows encoded
+   (:func:`annotator.sam2.encoding.encode_windows`) and clicked in, alternated on the warm
+   server with clicks on the one-window image (``large_over_small_warm``, goal ≤ 1.10);
+8. ``capacity_annotators``: the most annotators (one click / 2 s each) served at p95 ≤ 400 ms
+   with no error, by doubling then bisecting N with ``--capacity-phase`` s phases within
+   ``--capacity-budget`` s (``--no-capacity`` skips it).
 
 Also printed: the web workers' CPU time per warm click (``server_cpu_ms_per_click``), which
 bounds the clicks per second that the cores can serve; the mask → polygon stage alone on
@@ -27,6 +39,9 @@ on the endpoint's service call, in process).
 Prints p50/p95 for each and, as the last line, one JSON object.
 
     GEOPROMPT_DEBUG=true .venv/bin/python bench/segment.py [--annotators 30] [--duration 60] [--profile]
+        [--large-size 20000] [--no-s3] [--no-capacity]
+
+The JSON also holds ``machine``: cores, CPU model and load average at the start and the end.
 """
 
 from __future__ import annotations
@@ -537,9 +552,12 @@ def main() -> None:
         warm, warm_timing = timed_requests(warm_port, clicks, warmup=0)
         server_cpu_ms = (server_cpu_seconds(servers[-1]) - cpu_before) * 1000 / len(clicks)
 
+        paired_split: list[tuple[list[dict], list[dict]]] = []
+
         def paired(ports: tuple[int, int], paths: tuple[str, str], points: tuple[list, list], warmup: int):
             """Alternate one request to each (port, path), so both see the same load moment by moment."""
             out: tuple[list[float], list[float]] = ([], [])
+            split: tuple[list[dict], list[dict]] = ([], [])
             with (
                 httpx.Client(base_url=f"http://127.0.0.1:{ports[0]}", headers=headers, timeout=60) as first,
                 httpx.Client(base_url=f"http://127.0.0.1:{ports[1]}", headers=headers, timeout=60) as second,
@@ -553,6 +571,8 @@ def main() -> None:
                         response.raise_for_status()
                         if i >= warmup:
                             out[side].append(elapsed)
+                            split[side].append(response.json()["properties"])
+            paired_split.append(split)
             return out
 
         # 2c. warm clicks on the large image against the one-window image, alternated on the warm server.
@@ -777,6 +797,17 @@ def main() -> None:
         result["large_image_warm_p95_ms"] = round(lw["p95"], 2)
         result["small_warm_paired_p50_ms"] = round(sp["p50"], 2)
         result["large_over_small_warm"] = round(lw["p50"] / sp["p50"], 4)
+        for name, props in zip(("small_warm_paired", "large_warm"), paired_split[0], strict=True):
+            split = ", ".join(
+                f"{k} {statistics.median(p['timing_ms'][k] for p in props):.1f}"
+                for k in ("load", "decode", "polygonize", "total")
+            )
+            vertices = statistics.median(p["vertices"] for p in props)
+            cut = sum(bool(p["mask_cut_by_window_edge"]) for p in props)
+            print(
+                f"server-side split, {name} p50 ms: {split}; vertices p50 {vertices:.0f}; "
+                f"masks cut by a window edge {cut}/{len(props)}"
+            )
         result["large_image"] = {
             "width": large.width,
             "height": large.height,
