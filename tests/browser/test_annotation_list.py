@@ -130,8 +130,13 @@ def test_the_annotator_filters_the_list_steps_through_it_and_moves_between_image
     # Layers: drafts off hides their polygons (the selected one stays); the imagery off and on.
     page.keyboard.press("Escape")
     page.wait_for_function("() => window.geoprompt.state().current === null")
-    for _ in range(5):  # zoom out well past the four (they span about 650 m)
+    # Zoom out well past the four (they span about 650 m) with the map's keys: the map takes
+    # them once it has the focus, as after a click on it.
+    zoom = page.evaluate("() => window.geoprompt.map.getZoom()")
+    page.locator("#map").focus()
+    for _ in range(5):
         page.keyboard.press("-")
+    page.wait_for_function("(z) => window.geoprompt.map.getZoom() <= z - 5", arg=zoom)
     outlines = page.locator(".leaflet-overlay-pane path.leaflet-interactive")
     expect(outlines).to_have_count(4, timeout=WAIT_MS)
     page.get_by_label("draft", exact=True).uncheck()

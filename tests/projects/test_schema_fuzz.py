@@ -108,6 +108,9 @@ def world(cast) -> World:
     counter = itertools.count()
 
     def new_annotation() -> int:
+        # The fuzzer may have archived the class meanwhile (PATCH archived=true), and new work
+        # takes no archived class: labelled fresh rows get it back first.
+        LabelClass.objects.filter(pk=label.pk).update(archived=False)
         return annotations.create_annotation(image, owner, square(*CENTRE), label_class_id=label.pk).pk
 
     def new_area() -> int:
