@@ -6,7 +6,7 @@
 import { el } from "../common.js";
 import { $ } from "./page.js";
 import { allows, onChange, state } from "./state.js";
-import { save } from "./editing.js";
+import { explainSubmitRefusalsWith, save } from "./editing.js";
 
 const box = $("attributes");
 const fieldsArea = $("attribute-fields");
@@ -101,7 +101,7 @@ onChange((what) => {
  * Say why a submit was refused by the label rules (``label_required``, ``attributes_required``),
  * and point at what to fill in. Returns whether the refusal was one of those.
  */
-export function explainSubmitRefusal(result) {
+function explainSubmitRefusal(result) {
   const data = result.data || {};
   if (data.code === "label_required") {
     const keys = state.classes.some((c) => !c.archived) ? " Pick one with the keys 1–9 or in the Label list, then press S again." : "";
@@ -129,3 +129,5 @@ export function explainSubmitRefusal(result) {
   }
   return false;
 }
+
+explainSubmitRefusalsWith(explainSubmitRefusal);

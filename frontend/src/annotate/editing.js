@@ -12,9 +12,16 @@ import { forget, onApply, record } from "./history.js";
 import { CURRENT_STYLE, L, map, theirsLayer } from "./layers.js";
 import { $, canCreate, imageId, projectId } from "./page.js";
 import { allows, keyClasses, state, transition } from "./state.js";
-import { explainSubmitRefusal } from "./attributes.js";
 import { setTool } from "./tools.js";
 import { LARGE_OUTLINE_VERTICES, NearbyVertices, vertexCount } from "./vertices.js";
+
+// Modules that know a submit refusal's code say what to do about it (attributes.js: the label
+// rules); they register here, so that this module imports none of them.
+const submitRefusalExplainers = [];
+/** Register ``explain(result) -> boolean``: whether it explained a refused submit. */
+export function explainSubmitRefusalsWith(explain) {
+  submitRefusalExplainers.push(explain);
+}
 
 const SAVE_DELAY_MS = 400; // vertex drags in a burst become one save
 const EDIT_OPTIONS = { allowSelfIntersection: false, draggable: false };
@@ -325,7 +332,9 @@ export async function submitCurrent() {
     method: "POST", body: { version: current.version }, ifMatch: current.version,
   });
   if (!result.ok) {
-    if (!(await refusedForState(result)) && !explainSubmitRefusal(result)) toast(`Not submitted: ${errorText(result)}`, "error");
+    if (!(await refusedForState(result)) && !submitRefusalExplainers.some((explain) => explain(result))) {
+      toast(`Not submitted: ${errorText(result)}`, "error");
+    }
     return;
   }
   toast(`Annotation #${current.id} submitted for review.`);
