@@ -32,6 +32,9 @@ def test_an_owner_uploads_an_image_and_watches_ingest_and_encoding_finish(
     page.add_init_script(WATCH_PROGRESS)
     page.get_by_role("link", name="Prairie fields").click()
     page.get_by_role("heading", name="Prairie fields").wait_for()
+    # The class list is drawn by the page's script, which also takes over the form: filled
+    # before that, the form would be sent by the browser itself and reload the page.
+    page.locator("#class-list li", has_text="No label classes yet.").wait_for()
 
     page.locator("#class-form").get_by_label("Name").fill("field")
     page.locator("#class-form").get_by_role("button", name="Add class").click()
