@@ -10,29 +10,9 @@ import json
 import pytest
 from shapely.geometry import box, shape
 
+from tests.support.map_gestures import drag, draw_square
+
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
-
-
-def drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """Press at ``start``, move to ``end`` in steps and release (fractions of the map's box)."""
-    area = page.locator("#map").bounding_box()
-    (x0, y0), (x1, y1) = [(area["x"] + area["width"] * fx, area["y"] + area["height"] * fy) for fx, fy in (start, end)]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
-    page.mouse.move(x1, y1, steps=5)
-    page.mouse.up()
-
-
-def draw_square(page, size: float = 100) -> None:
-    """A manual polygon (the polygon tool must be on): a square at the map's centre, in screen pixels."""
-    area = page.locator("#map").bounding_box()
-    cx, cy = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2
-    corners = [(cx - size / 2, cy - size / 2), (cx + size / 2, cy - size / 2), (cx + size / 2, cy + size / 2)]
-    corners.append((cx - size / 2, cy + size / 2))
-    for x, y in corners:
-        page.mouse.click(x, y)
-    page.mouse.click(*corners[0])  # clicking the first vertex closes the polygon
 
 
 def draw_area(page, name: str, start, end, shoot=None) -> None:
@@ -113,7 +93,7 @@ def test_an_owner_assigns_two_areas_and_the_annotator_works_through_them(
 
     page.keyboard.press("1")
     page.keyboard.press("p")
-    draw_square(page)
+    draw_square(page, size=100)
     page.locator(".current-annotation").wait_for()
     page.get_by_test_id(f"area-progress-{west.pk}").filter(has_text="1 draft").wait_for()
     page.keyboard.press("s")

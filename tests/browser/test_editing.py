@@ -7,34 +7,11 @@ import json
 
 import pytest
 from shapely.affinity import scale
-from shapely.geometry import mapping, shape
+from shapely.geometry import mapping
+
+from tests.support.map_gestures import drag_vertex, draw_square, geometry_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
-
-
-def geometry_of(annotation):
-    return shape(json.loads(annotation.geometry.geojson))
-
-
-def draw_square(page, size: float = 120) -> None:
-    box = page.locator("#map").bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    corners = [(cx - size / 2, cy - size / 2), (cx + size / 2, cy - size / 2), (cx + size / 2, cy + size / 2)]
-    corners.append((cx - size / 2, cy + size / 2))
-    for x, y in corners:
-        page.mouse.click(x, y)
-    page.mouse.click(*corners[0])  # clicking the first vertex closes the polygon
-
-
-def drag_vertex(page, index: int, dx: float, dy: float) -> None:
-    vertex = page.locator(".leaflet-marker-icon.marker-icon:not(.marker-icon-middle)").nth(index)
-    b = vertex.bounding_box()
-    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + dx / 2, y + dy / 2, steps=4)
-    page.mouse.move(x + dx, y + dy, steps=4)
-    page.mouse.up()
 
 
 def test_a_stale_save_keeps_the_drawing_and_saves_it_after_a_reload(

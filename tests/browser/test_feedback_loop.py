@@ -6,42 +6,14 @@ reply and approves; the dashboard counts the rejection against the annotator's f
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from shapely.geometry import shape
+
+from tests.support.map_gestures import drag_vertex, draw_square, geometry_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 REASON = "Follow the field edge on the east side"
 ANSWER = "Moved the east edge out to the fence line."
-
-
-def geometry_of(annotation):
-    return shape(json.loads(annotation.geometry.geojson))
-
-
-def draw_square(page, size: float = 140) -> None:
-    """Draw a square with the polygon tool around the map's centre (screen pixels)."""
-    box = page.locator("#map").bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    corners = [(cx - size / 2, cy - size / 2), (cx + size / 2, cy - size / 2), (cx + size / 2, cy + size / 2)]
-    corners.append((cx - size / 2, cy + size / 2))
-    page.keyboard.press("p")
-    for x, y in corners:
-        page.mouse.click(x, y)
-    page.mouse.click(*corners[0])  # clicking the first vertex closes the polygon
-
-
-def drag_vertex(page, index: int, dx: float, dy: float) -> None:
-    vertex = page.locator(".leaflet-marker-icon.marker-icon:not(.marker-icon-middle)").nth(index)
-    b = vertex.bounding_box()
-    x, y = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + dx / 2, y + dy / 2, steps=4)
-    page.mouse.move(x + dx, y + dy, steps=4)
-    page.mouse.up()
 
 
 def test_a_rejection_reaches_the_annotator_on_the_map_and_the_fix_is_approved(
@@ -60,7 +32,8 @@ def test_a_rejection_reaches_the_annotator_on_the_map_and_the_fix_is_approved(
     page.locator("body[data-ready=true]").wait_for()
     page.locator("[data-testid=image-tiles] img.leaflet-tile-loaded").first.wait_for()
     page.keyboard.press("1")
-    draw_square(page)
+    page.keyboard.press("p")
+    draw_square(page, size=140)
     page.locator(".current-annotation").wait_for()
     annotation = Annotation.objects.get(image=image)
     page.locator("#comments-panel", has_text="No comments on this annotation.").wait_for()
