@@ -131,6 +131,33 @@ def celery_worker(transactional_db, storage_root, tmp_path):
 
 
 @pytest.fixture
+def start_worker(transactional_db, storage_root, tmp_path, monkeypatch, settings):
+    """A factory of real Celery workers (queues default and encode, one window per encoder
+    call) on this test's broker and database, each with its own environment on top; all are
+    stopped at the end. For tests that stop, kill and restart workers themselves."""
+    import redis
+
+    settings.SAM2_ALLOW_UNTRAINED = True
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    monkeypatch.setenv("GEOPROMPT_REDIS_URL", settings.CELERY_BROKER_URL)
+    monkeypatch.setenv("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
+    monkeypatch.setenv("GEOPROMPT_SAM2_BATCH_SIZE", "1")
+    workers: list[WorkerProcess] = []
+
+    def start(pool: str = "prefork", **env: str) -> WorkerProcess:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        worker = WorkerProcess(test_database_url(), storage_root, tmp_path / f"worker{len(workers)}.log", pool=pool)
+        workers.append(worker)
+        worker.start()
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture
 def wait_for():
     return wait_until
 

@@ -15,35 +15,9 @@ from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import FeatureTile, Image, Job
 from annotator.sam2 import encode_jobs, encoding, features
 from annotator.storage import get_storage
-from tests.support.processes import WorkerProcess, test_database_url
 from tests.support.sam2 import ingest_file, resampled_raster
 
 pytestmark = [pytest.mark.worker, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def start_worker(transactional_db, storage_root, tmp_path, monkeypatch, settings):
-    """Start real Celery workers (queues default and encode) that share this test's broker and database."""
-    import redis
-
-    settings.SAM2_ALLOW_UNTRAINED = True
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    monkeypatch.setenv("GEOPROMPT_REDIS_URL", settings.CELERY_BROKER_URL)
-    monkeypatch.setenv("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
-    monkeypatch.setenv("GEOPROMPT_SAM2_BATCH_SIZE", "1")
-    workers: list[WorkerProcess] = []
-
-    def start(**env: str) -> WorkerProcess:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        worker = WorkerProcess(test_database_url(), storage_root, tmp_path / f"worker{len(workers)}.log")
-        workers.append(worker)
-        worker.start()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
 
 
 def encode_job(image: Image) -> Job:
