@@ -11,6 +11,10 @@ their role, on whether they wrote it, and on its review state:
 * ``approve`` (submitted → approved): reviewers and owners, except on their own work
   unless the project allows self-approval.
 * ``reject`` (submitted → rejected): reviewers and owners.
+* A draft that SAM2 drafted on its own (source ``auto``, a drafting run) is reviewed as it
+  stands: reviewers and owners approve or reject it straight from ``draft`` (nobody wrote
+  it, so nobody submits it), and approving it is not self-approval for the member who
+  started the run (the run's drafts are in their name: they review the model's work).
 * ``comment`` (open a thread on it): annotators, reviewers and owners.
 
 On a comment thread (:meth:`Access.thread_actions`):
@@ -60,7 +64,7 @@ from annotator.errors import (
     LockedForReview,
     PermissionDenied,
 )
-from annotator.models import Annotation, AnnotationState, CommentThread, Membership, Project
+from annotator.models import Annotation, AnnotationSource, AnnotationState, CommentThread, Membership, Project
 
 ANNOTATION_ACTIONS = ("approve", "comment", "delete", "edit", "reject", "submit")
 THREAD_ACTIONS = ("reopen", "reply", "resolve")
@@ -71,6 +75,8 @@ TRANSITIONS: dict[str, tuple[tuple[AnnotationState, ...], AnnotationState]] = {
     "approve": ((AnnotationState.SUBMITTED,), AnnotationState.APPROVED),
     "reject": ((AnnotationState.SUBMITTED,), AnnotationState.REJECTED),
 }
+# Sources whose drafts reviewers approve or reject without a submit: SAM2's own drafts.
+REVIEWED_AS_DRAFTED = (AnnotationSource.AUTO,)
 # The least role that may comment (open or answer a thread, on an annotation or a point).
 COMMENTER = Role.ANNOTATOR
 # The least role that may start an export (every member lists and downloads them). An
@@ -334,7 +340,8 @@ class Access:
         if action in ("approve", "reject"):
             if not self.at_least(Role.REVIEWER):
                 return PermissionDenied("Only reviewers and owners review annotations.")
-            if action == "approve" and own and not self.allow_self_approval:
+            drafted = annotation.source in REVIEWED_AS_DRAFTED
+            if action == "approve" and own and not drafted and not self.allow_self_approval:
                 return PermissionDenied("You cannot approve your own annotation in this project.")
             return None
         if action == "comment":
@@ -348,6 +355,12 @@ class Access:
             return None
         sources, target = TRANSITIONS[action]
         if annotation.state in sources:
+            return None
+        if (
+            action in ("approve", "reject")
+            and annotation.state == AnnotationState.DRAFT
+            and annotation.source in REVIEWED_AS_DRAFTED
+        ):
             return None
         return InvalidTransition(
             f"A {annotation.state} annotation cannot be {target}; only a {' or '.join(sources)} one can.",

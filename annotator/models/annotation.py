@@ -63,6 +63,12 @@ class Annotation(models.Model):
         blank=True,
         help_text="where a drafted or fused annotation came from: its run, model, window and figures",
     )
+    risk = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="review risk 0..1 from SAM2's figures (annotator.workflow.risk); null without them",
+    )
+    risk_parts = models.JSONField(null=True, blank=True, help_text="the risk's parts: value, part 0..1, weight")
     attributes = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=12, choices=AnnotationState.choices, default=AnnotationState.DRAFT)
     version = models.PositiveIntegerField(default=1)
@@ -84,6 +90,7 @@ class Annotation(models.Model):
             models.Index(fields=["image", "state"]),
             models.Index(fields=["project", "author"]),
             models.Index(fields=["project", "state", "submitted_at"]),
+            models.Index(fields=["project", "state", "risk"]),
         ]
 
     def __str__(self) -> str:

@@ -130,20 +130,36 @@ def _previous_logits(session_id: str, step: Step) -> np.ndarray | None:
     return np.frombuffer(data, dtype=np.float16).astype(np.float32).reshape(1, *LOGITS_SHAPE)
 
 
-def record(session_id: str, step: Step, logits: np.ndarray) -> bool:
+def _figures_key(session_id: str) -> str:
+    return f"{KEY_PREFIX}:{session_id}:figures"
+
+
+def record(session_id: str, step: Step, logits: np.ndarray, figures: dict | None = None) -> bool:
     """Store ``step`` with its low-resolution logits [256, 256]; steps it does not extend are dropped.
 
+    ``figures`` (a small JSON object: the mask's SAM2 figures, image and user) replace the
+    session's last ones: what saving this session's result attaches (:func:`last_figures`).
     Returns False, having stored nothing, when Redis cannot be reached.
     """
     try:
-        _record(session_id, step, logits)
+        _record(session_id, step, logits, figures)
     except redis.exceptions.RedisError as exc:
         logger.warning("prompt session %s not saved: %s", session_id, exc)
         return False
     return True
 
 
-def _record(session_id: str, step: Step, logits: np.ndarray) -> None:
+def last_figures(session_id: str) -> dict | None:
+    """The figures recorded with the session's last result, or None (none, expired, Redis down)."""
+    try:
+        raw = client().get(_figures_key(check_session_id(session_id)))
+    except redis.exceptions.RedisError as exc:
+        logger.warning("prompt session %s unavailable, saving without its figures: %s", session_id, exc)
+        return None
+    return None if raw is None else json.loads(raw)
+
+
+def _record(session_id: str, step: Step, logits: np.ndarray, figures: dict | None = None) -> None:
     r = client()
     ttl = settings.SAM2_PROMPT_SESSION_TTL_S
     raw = r.get(_meta_key(session_id))
@@ -154,6 +170,8 @@ def _record(session_id: str, step: Step, logits: np.ndarray) -> None:
     pipe = r.pipeline()
     pipe.set(_logits_key(session_id, step.digest), np.asarray(logits, dtype=np.float16).tobytes(), ex=ttl)
     pipe.set(_meta_key(session_id), payload, ex=ttl)
+    if figures is not None:
+        pipe.set(_figures_key(session_id), json.dumps(figures), ex=ttl)
     for s in kept:
         pipe.expire(_logits_key(session_id, s.digest), ttl)
     for s in dropped:

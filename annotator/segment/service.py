@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db.models import Q
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+from sam2.utils.amg import calculate_stability_score
 from shapely.geometry import MultiPolygon
 
 from annotator.choices import ImageStatus, JobKind
@@ -517,6 +518,7 @@ class SegmentRequest:
     min_area_px: float = MIN_AREA_PX
     max_vertices: int | None = None
     return_all: bool = False
+    user_id: int | None = None  # who clicks: the prompt session's figures are theirs alone
 
 
 # Clicks of one prompt session are decoded one at a time (each refines the last mask).
@@ -581,7 +583,10 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
                 break
         result = _better(tried)
         step = _step_for(result.window, prompts)
-        session_saved = prompt_sessions.record(session_id, step, result.low_res[result.best])
+        figures = mask_figures(result)
+        # The figures a save with this session_id attaches, whatever the browser sends.
+        remembered = {**figures, "image": image.pk, "user": request.user_id}
+        session_saved = prompt_sessions.record(session_id, step, result.low_res[result.best], remembered)
     t_poly = time.perf_counter()
     ref = result.window
     area = _area_transformer(image.crs_wkt, *image_center(image))
@@ -624,6 +629,7 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
         },
         "levels_tried": [d.window.tile.level for d in tried],
         "mask_cut_by_window_edge": result.touches_cut,
+        **figures,
         "model": tile.model_name,
         "untrained": tile.untrained,
         "session_id": session_id,
@@ -682,6 +688,72 @@ def _step_for(ref: WindowRef, prompts: PromptSet) -> prompt_sessions.Step:
     items += [(round(float(x), 3), round(float(y), 3), 1) for x, y in prompts.positive]
     items += [(round(float(x), 3), round(float(y), 3), 0) for x, y in prompts.negative]
     return prompt_sessions.Step(ref.key, tuple(items))
+
+
+def mask_figures(decoded: Decoded) -> dict:
+    """SAM2's figures of the chosen mask, as :mod:`annotator.workflow.risk` reads them.
+
+    ``predicted_iou``: the decoder's IoU prediction; ``stability``: SAM2's
+    ``calculate_stability_score`` with offset 1.0 on the logits bilinearly upsampled to
+    window pixels (cropped to the valid size), as its automatic mask generator computes it
+    (None for an empty mask); ``candidate_disagreement``: 1 - the mean IoU of the chosen mask
+    with the other candidates, on the 256 x 256 logits > 0 (None with one candidate);
+    ``touches_window_edge``: the mask reaches a window edge that cuts the image; with the
+    window, level and model that made it.
+    """
+    tile = decoded.window.tile
+    chosen = decoded.low_res[decoded.best]
+    return {
+        "predicted_iou": float(decoded.scores[decoded.best]),
+        "stability": stability_score(chosen, tile.width, tile.height),
+        "candidate_disagreement": candidate_disagreement(decoded.low_res, decoded.best, tile.width, tile.height),
+        "touches_window_edge": bool(decoded.touches_cut),
+        "level": tile.level,
+        "window": {"level": tile.level, "col_off": tile.col_off, "row_off": tile.row_off},
+        "model": tile.model_name,
+        "untrained": tile.untrained,
+    }
+
+
+STABILITY_OFFSET = 1.0  # SAM2AutomaticMaskGenerator's stability_score_offset
+
+
+def stability_score(logits: np.ndarray, width: int, height: int) -> float | None:
+    """``calculate_stability_score(upsampled, 0.0, 1.0)`` of one mask's logits [256, 256].
+
+    Only the window pixels (of the valid ``width`` x ``height``) whose bilinear value can
+    exceed -1 are upsampled: those within one low-resolution cell of a cell above -1 (a
+    pixel is a mix of two cells per axis, so both at or below -1 keep it there). The same
+    number as upsampling the whole window, at a fraction of its cost for small objects.
+    """
+    rows, cols = np.nonzero(logits > -STABILITY_OFFSET)
+    if not len(rows):
+        return None
+    step = WINDOW_SIZE // outline.LOW_RES
+
+    def span(first: int, last: int, size: int) -> np.ndarray:
+        return np.arange(max(0, (first - 1) * step), min(size, (last + 2) * step))
+
+    up = outline.upsampled_at(logits, span(rows.min(), rows.max(), height), span(cols.min(), cols.max(), width))
+    score = calculate_stability_score(torch.from_numpy(up)[None], 0.0, STABILITY_OFFSET)
+    value = float(score[0])
+    return round(value, 6) if np.isfinite(value) else None
+
+
+def candidate_disagreement(low_res: np.ndarray, best: int, width: int, height: int) -> float | None:
+    """1 - the mean IoU of candidate ``best``'s mask with each other candidate's ([C, 256, 256]
+    logits > 0, cropped to the cells of the valid window); None with a single candidate."""
+    if len(low_res) < 2:
+        return None
+    step = WINDOW_SIZE // outline.LOW_RES
+    masks = low_res[:, : -(-height // step), : -(-width // step)] > 0
+    ious = []
+    for i in range(len(masks)):
+        if i == best:
+            continue
+        union = np.logical_or(masks[best], masks[i]).sum()
+        ious.append(1.0 if union == 0 else float(np.logical_and(masks[best], masks[i]).sum() / union))
+    return round(1.0 - float(np.mean(ious)), 6)
 
 
 def _better(tried: list[Decoded]) -> Decoded:

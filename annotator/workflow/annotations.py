@@ -35,6 +35,8 @@ from annotator.models import (
     Project,
     VersionAction,
 )
+from annotator.segment import prompt_sessions
+from annotator.workflow import risk
 
 _GEOD = Geod(ellps="WGS84")
 ATTRIBUTE_TYPES = ("text", "number", "choice", "boolean")
@@ -330,10 +332,15 @@ def create_annotation(
     attributes: Any = None,
     source: str = AnnotationSource.MANUAL,
     sam: dict | None = None,
+    session_id: str | None = None,
 ) -> Annotation:
     """Create a draft annotation (version 1) from GeoJSON in EPSG:4326.
 
-    The caller must be an annotator, reviewer or owner of the image's project.
+    The caller must be an annotator, reviewer or owner of the image's project. With
+    ``source="sam"`` and the ``session_id`` of the prompt session it came from, the SAM2
+    figures that session recorded for its last result (on this image, for this user) go
+    into ``provenance`` server-side, and the review risk is computed from them
+    (:mod:`annotator.workflow.risk`); the browser's own ``sam`` object is kept as sent.
     """
     require_role(user, image.project_id, Role.ANNOTATOR, "Only annotators, reviewers and owners create annotations.")
     if source not in (AnnotationSource.SAM, AnnotationSource.MANUAL):
@@ -353,10 +360,22 @@ def create_annotation(
         sam=sam if source == AnnotationSource.SAM else None,
         attributes=clean_attributes(label_class, attributes),
     )
+    if source == AnnotationSource.SAM and session_id:
+        annotation.provenance = click_provenance(session_id, image, user)
+        risk.assess(annotation)
     with transaction.atomic():
         annotation.save()
         version_row(annotation, VersionAction.CREATED, user).save()
     return annotation
+
+
+def click_provenance(session_id: str, image: Image, user) -> dict:
+    """The figures the prompt session ``session_id`` recorded for its last result, when that
+    result was this user's on this image; else an empty dict (expired, someone else's)."""
+    figures = prompt_sessions.last_figures(session_id)
+    if not figures or figures.get("image") != image.pk or figures.get("user") != user.pk:
+        return {}
+    return {k: v for k, v in figures.items() if k not in ("image", "user")} | {"session": session_id}
 
 
 def update_annotation(
@@ -384,6 +403,7 @@ def update_annotation(
         Access.of(user, annotation.project).check("edit", annotation)
         check_version(annotation, expected_version, required=True)
         stored = (annotation.geometry.clone(), annotation.label_class_id, annotation.attributes)
+        stored_area = annotation.area_m2
         if geometry is not _MISSING:
             annotation.geometry = clean_geometry(parse_geojson(geometry), annotation.image)
             annotation.area_m2 = geodesic_area_m2(annotation.geometry)
@@ -403,6 +423,11 @@ def update_annotation(
             return annotation
         if annotation.state == AnnotationState.REJECTED:
             annotation.state = AnnotationState.DRAFT
+        if risk.has_figures(annotation) and (annotation.label_class_id, annotation.area_m2) != (
+            previous_class_id,
+            stored_area,
+        ):
+            risk.assess(annotation)  # the area part follows the new outline or class
         annotation.version += 1
         annotation.save()
         version_row(annotation, VersionAction.UPDATED, user).save()

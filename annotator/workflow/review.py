@@ -9,14 +9,15 @@ reject; nobody approves their own work unless the project allows it. Those rules
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.contrib.gis.geos import Polygon
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from annotator.access import TRANSITIONS, Access
+from annotator.access import REVIEWED_AS_DRAFTED, TRANSITIONS, Access, require_role
+from annotator.choices import Role
 from annotator.errors import GeopromptError, InvalidInput, NotFound
 from annotator.models import (
     Annotation,
@@ -27,7 +28,7 @@ from annotator.models import (
     ReviewComment,
     VersionAction,
 )
-from annotator.workflow import labels
+from annotator.workflow import labels, risk
 from annotator.workflow.annotations import check_version, lock, version_row
 
 _ACTION_VERSION = {
@@ -96,50 +97,71 @@ class QueueItem:
     remaining: int
 
 
-def review_queue(
-    project: Project,
-    user,
-    *,
-    image_id: int | None = None,
-    area: AssignedArea | None = None,
-    author: str | None = None,
-    label_class_id: int | None = None,
-) -> QuerySet:
-    """Submitted annotations the user may review, oldest submission first.
+QUEUE_ORDERS = ("submitted", "risk", "risk_low")
 
-    Filters: one image, the annotations meeting an assigned area (EPSG:4326), one author
-    (username) and one label class; each is left out when None.
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the review queue lists: each filter left out when None.
+
+    ``run``: the drafting run (``provenance.run``); its drafts (source ``auto``) are listed
+    from ``draft`` on, as reviewers decide them without a submit. ``order``: ``submitted``
+    (oldest submission first), ``risk`` (highest risk first) or ``risk_low`` (lowest
+    first); ``unscored`` puts the annotations without a risk ``last`` or ``first``.
     """
-    queryset = Annotation.objects.live().filter(project=project, state=AnnotationState.SUBMITTED)
+
+    image_id: int | None = None
+    area: AssignedArea | None = None
+    author: str | None = None
+    label_class_id: int | None = None
+    run: int | None = None
+    order: str = "submitted"
+    unscored: str = "last"
+
+
+def review_queue(project: Project, user, filters: QueueFilters | None = None) -> QuerySet:
+    """The annotations the user may review under ``filters``, in the order they ask.
+
+    Submitted annotations, and with a ``run`` filter that run's drafts too. Nobody reviews
+    their own work unless the project allows it, except SAM2's drafts (see
+    :mod:`annotator.access`). Filters: one image, the annotations meeting an assigned area
+    (EPSG:4326), one author (username), one label class, one drafting run. Ordered by risk,
+    the rows SAM2 figures but no score yet (a run's fresh drafts) are scored first
+    (:func:`annotator.workflow.risk.assess_unscored`), so the order is all in SQL.
+    """
+    f = filters or QueueFilters()
+    queryset = Annotation.objects.live().filter(project=project)
+    if f.run is not None:
+        drafted = Q(state=AnnotationState.DRAFT, source__in=REVIEWED_AS_DRAFTED)
+        queryset = queryset.filter(Q(state=AnnotationState.SUBMITTED) | drafted, provenance__run=f.run)
+    else:
+        queryset = queryset.filter(state=AnnotationState.SUBMITTED)
     if not project.allow_self_approval:
-        queryset = queryset.exclude(author=user)
-    if image_id is not None:
-        queryset = queryset.filter(image_id=image_id)
-    if area is not None:
-        queryset = queryset.filter(image_id=area.image_id, geometry__intersects=area.geometry)
-    if author is not None:
-        queryset = queryset.filter(author__username=author)
-    if label_class_id is not None:
-        queryset = queryset.filter(label_class_id=label_class_id)
-    return queryset.order_by("submitted_at", "id")
+        queryset = queryset.exclude(Q(author=user) & ~Q(source__in=REVIEWED_AS_DRAFTED))
+    if f.image_id is not None:
+        queryset = queryset.filter(image_id=f.image_id)
+    if f.area is not None:
+        queryset = queryset.filter(image_id=f.area.image_id, geometry__intersects=f.area.geometry)
+    if f.author is not None:
+        queryset = queryset.filter(author__username=f.author)
+    if f.label_class_id is not None:
+        queryset = queryset.filter(label_class_id=f.label_class_id)
+    if f.order == "submitted":
+        return queryset.order_by("submitted_at", "id")
+    risk.assess_unscored(queryset)
+    nulls = {"nulls_last": True} if f.unscored == "last" else {"nulls_first": True}
+    by_risk = F("risk").desc(**nulls) if f.order == "risk" else F("risk").asc(**nulls)
+    return queryset.order_by(by_risk, "id")
 
 
-def next_for_review(
-    project: Project,
-    user,
-    *,
-    image_id: int | None = None,
-    area: AssignedArea | None = None,
-    author: str | None = None,
-    label_class_id: int | None = None,
-) -> QueueItem:
-    """The oldest submitted annotation for a reviewer, with the annotations around it.
+def next_for_review(project: Project, user, filters: QueueFilters | None = None) -> QueueItem:
+    """The first annotation of the review queue, with the annotations around it.
 
     Neighbours are the live annotations of the same image whose geometry meets the
     annotation's bounding box grown by ``NEIGHBOUR_MARGIN_DEG`` degrees (EPSG:4326).
-    The filters are :func:`review_queue`'s.
+    The filters and the order are :func:`review_queue`'s.
     """
-    queue = review_queue(project, user, image_id=image_id, area=area, author=author, label_class_id=label_class_id)
+    queue = review_queue(project, user, filters)
     annotation = queue.select_related("author", "label_class").first()
     if annotation is None:
         return QueueItem(None, [], 0)
@@ -212,3 +234,97 @@ def bulk_approve(project: Project, user, items: list[tuple[int, int | None]]) ->
         except GeopromptError as refusal:
             result.refused.append(BulkRefusal(annotation_id, refusal.code, refusal.message))
     return result
+
+
+@dataclass
+class ScoreDecision:
+    """What a bulk review by risk does (or, previewed, would do) to the queue it is given.
+
+    ``approve``: the annotations with risk below ``approve_below``; ``reject``: those at or
+    above ``reject_from``; ``kept``: the scored ones between; ``unscored``: those without a
+    risk (never decided here). ``approved``, ``rejected`` and ``refused`` are filled when it
+    runs; ``remaining``: the chosen ones left for another request beyond :data:`MAX_BULK_ITEMS`.
+    """
+
+    approve: int
+    reject: int
+    kept: int
+    unscored: int
+    approved: list[int]
+    rejected: list[int]
+    refused: list[BulkRefusal]
+    remaining: int = 0
+
+
+def bulk_by_risk(
+    project: Project,
+    user,
+    filters: QueueFilters,
+    *,
+    approve_below: float | None = None,
+    reject_from: float | None = None,
+    comment: str = "",
+    dry_run: bool = True,
+) -> ScoreDecision:
+    """Approve the queue's annotations with a risk below ``approve_below`` and reject those
+    at or above ``reject_from``; with ``dry_run``, only count them (the preview).
+
+    The queue is :func:`review_queue`'s under ``filters`` (typically one drafting run's).
+    Each decision goes through :func:`transition` (its own transaction, one review event,
+    its own refusal); a rejection needs ``comment``, which opens a thread on each, as a
+    single rejection does. At most :data:`MAX_BULK_ITEMS` decisions per call, the most
+    certain first (lowest risk approved, highest rejected); ``remaining`` says how many
+    wait for the next call.
+
+    Raises:
+        PermissionDenied: the user is not a reviewer or owner of the project.
+        InvalidInput: no threshold, one outside 0..1, ``reject_from`` below
+            ``approve_below``, or a rejection without a comment.
+    """
+    require_role(user, project, Role.REVIEWER, "Only reviewers and owners review annotations.")
+    for name, value in (("approve_below", approve_below), ("reject_from", reject_from)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise InvalidInput(f"{name} is a risk from 0 to 1.", field=name)
+    if approve_below is None and reject_from is None:
+        raise InvalidInput("Give approve_below, reject_from or both.", field="approve_below")
+    if approve_below is not None and reject_from is not None and reject_from < approve_below:
+        raise InvalidInput("reject_from must be at or above approve_below.", field="reject_from")
+    comment = (comment or "").strip()
+    if reject_from is not None and not dry_run and not comment:
+        raise InvalidInput("Say why the annotations are rejected.", field="comment")
+    # Ordered by risk, so that the rows a run wrote unscored are scored first.
+    queue = review_queue(project, user, replace(filters, order="risk"))
+    scored = queue.filter(risk__isnull=False)
+    to_approve = scored.filter(risk__lt=approve_below) if approve_below is not None else scored.none()
+    to_reject = scored.filter(risk__gte=reject_from) if reject_from is not None else scored.none()
+    counting = {"total": Count("id"), "unscored": Count("id", filter=Q(risk__isnull=True))}
+    if approve_below is not None:
+        counting["approve"] = Count("id", filter=Q(risk__lt=approve_below))
+    if reject_from is not None:
+        counting["reject"] = Count("id", filter=Q(risk__gte=reject_from))
+    counts = {"approve": 0, "reject": 0, **queue.aggregate(**counting)}
+    decision = ScoreDecision(
+        approve=counts["approve"],
+        reject=counts["reject"],
+        kept=counts["total"] - counts["unscored"] - counts["approve"] - counts["reject"],
+        unscored=counts["unscored"],
+        approved=[],
+        rejected=[],
+        refused=[],
+    )
+    if dry_run:
+        return decision
+    approve_ids = list(to_approve.order_by("risk", "id").values_list("id", "version")[:MAX_BULK_ITEMS])
+    room = MAX_BULK_ITEMS - len(approve_ids)
+    reject_ids = list(to_reject.order_by("-risk", "id").values_list("id", "version")[:room]) if room else []
+    decision.remaining = decision.approve + decision.reject - len(approve_ids) - len(reject_ids)
+    for ids, action, done in ((approve_ids, "approve", decision.approved), (reject_ids, "reject", decision.rejected)):
+        for annotation_id, version in ids:
+            try:
+                transition(
+                    annotation_id, action, user, comment=comment if action == "reject" else "", expected_version=version
+                )
+                done.append(annotation_id)
+            except GeopromptError as refusal:
+                decision.refused.append(BulkRefusal(annotation_id, refusal.code, refusal.message))
+    return decision

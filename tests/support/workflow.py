@@ -76,3 +76,39 @@ def bulk_annotations(cast, image, label_class, n: int, seed: int = 5) -> None:
         ],
         batch_size=2000,
     )
+
+
+def drafted(cast, image, run: int, risks: list[float | None], label_class=None, author=None) -> list:
+    """Drafts of a drafting run as the run writes them (source ``auto``, ``provenance.run``),
+    one per entry of ``risks``, each a small square (EPSG:4326) whose SAM2 figures give that
+    risk: predicted IoU ``1 - risk / 2`` alone, so the risk is ``risk`` exactly; None: a draft
+    without figures. Written as rows, without a score: the queue scores them (as a run's)."""
+    from django.contrib.gis.geos import MultiPolygon, Polygon
+
+    from annotator.models import Annotation, AnnotationVersion
+
+    rows = []
+    for i, value in enumerate(risks):
+        x = CENTRE[0] - 0.008 + 0.0016 * (i % 10)
+        y = CENTRE[1] - 0.008 + 0.0016 * (i // 10)
+        provenance = {"run": run, "model": "sam2.1_hiera_tiny", "untrained": True}
+        if value is not None:
+            provenance["predicted_iou"] = 1.0 - value / 2.0
+        rows.append(
+            Annotation(
+                project=cast.project,
+                image=image,
+                label_class=label_class,
+                author=author or cast.reviewer,
+                geometry=MultiPolygon(Polygon.from_bbox((x, y, x + 4e-4, y + 4e-4)), srid=4326),
+                area_m2=1400.0,
+                source="auto",
+                provenance=provenance,
+            )
+        )
+    created = Annotation.objects.bulk_create(rows)
+    AnnotationVersion.objects.bulk_create(
+        [AnnotationVersion(annotation=a, version=1, action="created", user=a.author, geometry=a.geometry, state="draft")
+         for a in created]
+    )  # fmt: skip
+    return created

@@ -38,6 +38,7 @@ class ImageSegmentView(APIView):
             raise PermissionDenied("Viewers cannot segment; ask an owner for the annotator role.")
         body = SegmentRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        result = segment_service.segment(image, segment_service.SegmentRequest(**body.validated_data))
+        prompts = segment_service.SegmentRequest(**body.validated_data, user_id=request.user.pk)
+        result = segment_service.segment(image, prompts)
         # The outline can have thousands of vertices; GEOS writes them, not DRF's JSON renderer.
         return HttpResponse(result.to_json(), content_type="application/json")

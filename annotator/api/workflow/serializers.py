@@ -47,6 +47,9 @@ class AnnotationFeatureSerializer(GeoFeatureModelSerializer):
             "area_m2",
             "source",
             "sam",
+            "provenance",
+            "risk",
+            "risk_parts",
             "attributes",
             "state",
             "version",
@@ -72,6 +75,13 @@ class AnnotationCreateSerializer(serializers.Serializer):
     attributes = serializers.JSONField(required=False)
     source = serializers.ChoiceField(choices=["sam", "manual"], default="manual")
     sam = serializers.JSONField(required=False, allow_null=True, help_text="prompts, score, model, untrained")
+    session_id = serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=64,
+        help_text="source sam: the segment prompt session of the result saved; its SAM2 figures go into provenance",
+    )
 
 
 class AnnotationUpdateSerializer(serializers.Serializer):
@@ -207,6 +217,15 @@ class ReviewQueueQuerySerializer(serializers.Serializer):
     area = serializers.IntegerField(required=False, help_text="an assigned area: the annotations meeting it")
     author = serializers.CharField(required=False, help_text="username")
     label_class = serializers.IntegerField(required=False)
+    run = serializers.IntegerField(required=False, help_text="a drafting run: its drafts and submitted annotations")
+    order = serializers.ChoiceField(
+        choices=["submitted", "risk", "risk_low"],
+        required=False,
+        help_text="submitted: oldest submission first (default); risk: highest risk first; risk_low: lowest first",
+    )
+    unscored = serializers.ChoiceField(
+        choices=["last", "first"], required=False, help_text="where annotations without a risk go (default last)"
+    )
 
 
 class BulkApproveItemSerializer(serializers.Serializer):
@@ -310,3 +329,28 @@ class VectorImportInputSerializer(serializers.Serializer):
     class_attribute = serializers.CharField(required=False, allow_blank=True, max_length=100)
     class_map = serializers.JSONField(required=False, help_text="attribute value -> label class name")
     default_label_class = serializers.IntegerField(required=False, allow_null=True)
+
+
+class BulkByRiskSerializer(serializers.Serializer):
+    image = serializers.IntegerField(required=False, allow_null=True)
+    area = serializers.IntegerField(required=False, allow_null=True)
+    author = serializers.CharField(required=False, allow_null=True)
+    label_class = serializers.IntegerField(required=False, allow_null=True)
+    run = serializers.IntegerField(required=False, allow_null=True, help_text="a drafting run")
+    approve_below = serializers.FloatField(required=False, allow_null=True, help_text="approve risk < this (0..1)")
+    reject_from = serializers.FloatField(required=False, allow_null=True, help_text="reject risk >= this (0..1)")
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=10_000, help_text="why rejected")
+    dry_run = serializers.BooleanField(default=True, help_text="true (default): only count, for the preview")
+
+
+class BulkByRiskResultSerializer(serializers.Serializer):
+    """What a bulk review by risk decided or, with dry_run, would decide."""
+
+    approve = serializers.IntegerField(help_text="annotations with risk below approve_below")
+    reject = serializers.IntegerField(help_text="annotations with risk at or above reject_from")
+    kept = serializers.IntegerField(help_text="scored annotations between the two, left as they are")
+    unscored = serializers.IntegerField(help_text="annotations without a risk, left as they are")
+    approved = serializers.ListField(child=serializers.IntegerField(), help_text="ids approved now")
+    rejected = serializers.ListField(child=serializers.IntegerField(), help_text="ids rejected now")
+    refused = BulkRefusalSerializer(many=True, help_text="the ones not decided, and why")
+    remaining = serializers.IntegerField(help_text="chosen ones beyond this request's limit (500): send it again")

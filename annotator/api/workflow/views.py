@@ -116,6 +116,7 @@ class ProjectAnnotationViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewse
             attributes=data.get("attributes"),
             source=data["source"],
             sam=data.get("sam"),
+            session_id=data.get("session_id"),
         )
         annotation.project = project  # the row already loaded: no query for it
         return _feature_response(request, annotation, status.HTTP_201_CREATED)
@@ -212,12 +213,17 @@ class AnnotationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
     """The review queue of a project: the next annotation, the filtered list, bulk approval."""
 
-    required_roles = {"next": Role.REVIEWER, "queue": Role.REVIEWER, "bulk_approve": Role.REVIEWER}
+    required_roles = {
+        "next": Role.REVIEWER,
+        "queue": Role.REVIEWER,
+        "bulk_approve": Role.REVIEWER,
+        "bulk_by_risk": Role.REVIEWER,
+    }
     serializer_class = s.AnnotationFeatureSerializer
     pagination_class = s.AnnotationPagination
 
-    def _queue_filters(self, project) -> dict:
-        query = s.ReviewQueueQuerySerializer(data=self.request.query_params)
+    def _queue_filters(self, project, data=None) -> review_service.QueueFilters:
+        query = s.ReviewQueueQuerySerializer(data=self.request.query_params if data is None else data)
         query.is_valid(raise_exception=True)
         f = query.validated_data
         area = None
@@ -225,12 +231,15 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
             area = AssignedArea.objects.filter(project=project, pk=f["area"]).first()
             if area is None:
                 raise InvalidInput("No such area in this project.", field="area")
-        return {
-            "image_id": f.get("image"),
-            "area": area,
-            "author": f.get("author"),
-            "label_class_id": f.get("label_class"),
-        }
+        return review_service.QueueFilters(
+            image_id=f.get("image"),
+            area=area,
+            author=f.get("author"),
+            label_class_id=f.get("label_class"),
+            run=f.get("run"),
+            order=f.get("order") or "submitted",
+            unscored=f.get("unscored") or "last",
+        )
 
     @extend_schema(parameters=[s.ReviewQueueQuerySerializer], responses=s.ReviewNextSerializer)
     @action(detail=False, methods=["get"])
@@ -238,7 +247,7 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         """The oldest submitted annotation (optionally of one image, area, author or class),
         its neighbours (a FeatureCollection) and how many remain in the queue."""
         project = self.get_collection_project()
-        item = review_service.next_for_review(project, request.user, **self._queue_filters(project))
+        item = review_service.next_for_review(project, request.user, self._queue_filters(project))
         context = {"access": caller_access(request, project)}
         return Response(
             {
@@ -253,10 +262,11 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
     @extend_schema(parameters=[s.ReviewQueueQuerySerializer], responses=s.AnnotationFeatureSerializer(many=True))
     @action(detail=False, methods=["get"])
     def queue(self, request, project_pk=None):
-        """The submitted annotations the caller may review, oldest submission first, filtered
-        by image, area, author and label class: pages of a GeoJSON FeatureCollection."""
+        """The annotations the caller may review (submitted ones; a run's drafts too), filtered
+        by image, area, author, label class and drafting run, oldest submission first or by
+        risk (``order``): pages of a GeoJSON FeatureCollection with each one's risk and parts."""
         project = self.get_collection_project()
-        queryset = review_service.review_queue(project, request.user, **self._queue_filters(project))
+        queryset = review_service.review_queue(project, request.user, self._queue_filters(project))
         page = self.paginate_queryset(queryset.select_related("author", "reviewed_by", "label_class"))
         context = {"access": caller_access(request, project)}
         return self.get_paginated_response(s.AnnotationFeatureSerializer(page, many=True, context=context).data)
@@ -278,6 +288,29 @@ class ReviewViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
                 "refused": s.BulkRefusalSerializer(result.refused, many=True).data,
             }
         )
+
+    @extend_schema(request=s.BulkByRiskSerializer, responses=s.BulkByRiskResultSerializer)
+    @action(detail=False, methods=["post"], url_path="bulk-by-risk")
+    def bulk_by_risk(self, request, project_pk=None):
+        """Approve the queue's annotations with a risk below ``approve_below`` and reject
+        those at or above ``reject_from`` (a comment required), each as a single review (one
+        event each); ``dry_run`` (the default) only counts them, for the preview."""
+        project = self.get_collection_project()
+        body = s.BulkByRiskSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        queue_fields = ("image", "area", "author", "label_class", "run")
+        filters = self._queue_filters(project, {k: data[k] for k in queue_fields if data.get(k) is not None})
+        decision = review_service.bulk_by_risk(
+            project,
+            request.user,
+            filters,
+            approve_below=data.get("approve_below"),
+            reject_from=data.get("reject_from"),
+            comment=data.get("comment", ""),
+            dry_run=data["dry_run"],
+        )
+        return Response(s.BulkByRiskResultSerializer(decision).data)
 
 
 class CommentThreadViewSet(
