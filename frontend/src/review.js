@@ -4,6 +4,7 @@
 import { api, el, errorText, formatArea, toast, typingInField } from "./common.js";
 import { L, annotationStyle, imageMap, latLngsOf, loadClasses, loadImage, showImage } from "./mapbase.js";
 import { createQueue } from "./reviewqueue.js";
+import { riskText } from "./risk.js";
 
 const root = document.getElementById("map");
 const projectId = Number(root.dataset.projectId);
@@ -64,7 +65,7 @@ async function show(chosen) {
   if (!item) {
     $("queue-status").textContent = next.allSkipped && skipped.size
       ? `Only skipped annotations are left (${skipped.size}). Reload the page to see them again.`
-      : queue.query() ? "Nothing to review under these filters; clear them to see the rest of the queue."
+      : queue.filtered() ? "Nothing to review under these filters; clear them to see the rest of the queue."
         : "Nothing to review: the queue is empty.";
     $("review-item").replaceChildren();
     $("comments").replaceChildren();
@@ -73,7 +74,7 @@ async function show(chosen) {
     return;
   }
   const p = item.properties;
-  $("queue-status").textContent = `${next.remaining} submitted annotation(s) waiting`;
+  $("queue-status").textContent = `${next.remaining} annotation(s) waiting`;
   if (shownImageId !== p.image) {
     for (const layer of Object.values(imageLayers)) if (layer && layer.remove) layer.remove();
     imageLayers = { fitted: true };
@@ -88,6 +89,7 @@ async function show(chosen) {
   const facts = [
     ["Annotation", `#${item.id} (v${p.version})`], ["Label", p.label_class_name || "unlabelled"], ["Author", p.author],
     ["Source", p.source], ["Area", formatArea(p.area_m2)], ["Submitted", (p.submitted_at || "").slice(0, 16).replace("T", " ")],
+    ["Risk", riskText(p)],
   ];
   $("review-item").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v || "–")]));
   setButtons(p.allowed_actions || []);

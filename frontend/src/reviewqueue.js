@@ -1,8 +1,11 @@
-// The review page's queue list: filters (image, annotator, label class, area), the submitted
-// annotations they leave, check boxes, and "Approve N selected" after a confirmation that
-// names them. The server approves each one as a single approval (review/bulk-approve).
+// The review page's queue list: filters (image, annotator, label class, area, drafting run),
+// the order (oldest submission, or by risk), the annotations they leave with each one's risk
+// in words, check boxes, and "Approve N selected" after a confirmation that names them. The
+// server approves each one as a single approval (review/bulk-approve).
+// ``?run=ID&order=risk`` in the page's address presets the filters (from the annotate page).
 import { api, el, errorText, toast } from "./common.js";
 import { confirmDialog, plural } from "./dialogs.js";
+import { riskText } from "./risk.js";
 
 const PAGE = 200; // rows listed at once; the count says when more wait
 
@@ -14,7 +17,12 @@ const PAGE = 200; // rows listed at once; the count says when more wait
 export function createQueue({ projectId, onOpen, onChange }) {
   const base = `/api/v1/projects/${projectId}`;
   const $ = (id) => document.getElementById(id);
-  const filters = { image: $("filter-image"), author: $("filter-author"), label_class: $("filter-class"), area: $("filter-area") };
+  const filters = {
+    image: $("filter-image"), author: $("filter-author"), label_class: $("filter-class"), area: $("filter-area"),
+    run: $("filter-run"), order: $("filter-order"),
+  };
+  const preset = new URLSearchParams(location.search);
+  for (const name of ["run", "order"]) if (preset.get(name)) filters[name].value = preset.get(name);
   const list = $("queue-list");
   const selectAll = $("queue-select-all");
   const approveButton = $("approve-selected");
@@ -36,6 +44,11 @@ export function createQueue({ projectId, onOpen, onChange }) {
     select.replaceChildren(el("option", { value: "" }, everything), ...options.map(([value, text]) => el("option", { value: String(value) }, text)));
   }
 
+  /** Whether a filter (not only the order) narrows the queue. */
+  function filtered() {
+    return Object.entries(filters).some(([name, input]) => name !== "order" && input.value);
+  }
+
   async function loadChoices(classes) {
     const [images, members, areas] = await Promise.all([
       api(`${base}/images/?limit=500`), api(`${base}/members/?limit=500`), api(`${base}/areas/`),
@@ -44,10 +57,12 @@ export function createQueue({ projectId, onOpen, onChange }) {
     fill(filters.image, "All images", rows(images).map((i) => [i.id, i.name]));
     fill(filters.author, "All annotators", rows(members).filter((m) => m.role !== "viewer").map((m) => [m.username, m.username]));
     fill(filters.label_class, "All classes", classes.map((c) => [c.id, c.archived ? `${c.name} (archived)` : c.name]));
+    const wanted = preset.get("image");
     fill(filters.area, "All areas", rows(areas).map((a) => {
       const p = a.properties || a;
       return [a.id, `${p.name || `area ${a.id}`}${p.assignee ? ` (${p.assignee})` : ""}`];
     }));
+    if (wanted) filters.image.value = wanted;
   }
 
   function updateSelection() {
@@ -77,13 +92,17 @@ export function createQueue({ projectId, onOpen, onChange }) {
         if (box.checked) selected.add(f.id); else selected.delete(f.id);
         updateSelection();
       });
+      const risk = f.properties.risk === null || f.properties.risk === undefined ? null
+        : el("span", { class: "risk-line", title: riskText(f.properties) }, riskText(f.properties));
       return el("li", { class: f.id === currentId ? "active" : "", dataset: { annotationId: f.id } },
-        box, el("button", { type: "button", class: "link", title: "Show it on the map", onclick: () => onOpen(f) }, describe(f)));
+        box, el("span", { class: "queue-item" },
+          el("button", { type: "button", class: "link", title: "Show it on the map", onclick: () => onOpen(f) }, describe(f)),
+          risk));
     }));
-    const shown = items.length < count ? ` (the oldest ${items.length} listed)` : "";
-    const filtered = query() !== "";
-    if (!count) $("queue-count").textContent = filtered ? "No submitted annotation matches the filters." : "The queue is empty.";
-    else if (filtered) $("queue-count").textContent = `${plural(count, "annotation")} ${count === 1 ? "matches" : "match"} the filters${shown}.`;
+    const first = filters.order.value === "risk" ? "riskiest" : filters.order.value === "risk_low" ? "safest" : "oldest";
+    const shown = items.length < count ? ` (the ${first} ${items.length} listed)` : "";
+    if (!count) $("queue-count").textContent = filtered() ? "No submitted annotation matches the filters." : "The queue is empty.";
+    else if (filtered()) $("queue-count").textContent = `${plural(count, "annotation")} ${count === 1 ? "matches" : "match"} the filters${shown}.`;
     else $("queue-count").textContent = `${plural(count, "annotation")} in the queue${shown}.`;
     updateSelection();
   }
@@ -144,5 +163,5 @@ export function createQueue({ projectId, onOpen, onChange }) {
   approveButton.addEventListener("click", approveSelected);
   for (const select of Object.values(filters)) select.addEventListener("change", () => onChange());
 
-  return { query, items: () => items, count: () => count, reload, markCurrent, loadChoices };
+  return { query, filtered, items: () => items, count: () => count, reload, markCurrent, loadChoices };
 }

@@ -82,15 +82,18 @@ def drafted(cast, image, run: int, risks: list[float | None], label_class=None, 
     """Drafts of a drafting run as the run writes them (source ``auto``, ``provenance.run``),
     one per entry of ``risks``, each a small square (EPSG:4326) whose SAM2 figures give that
     risk: predicted IoU ``1 - risk / 2`` alone, so the risk is ``risk`` exactly; None: a draft
-    without figures. Written as rows, without a score: the queue scores them (as a run's)."""
+    without figures. Written as rows, without a score: the queue scores them (as a run's).
+    The squares lie on a grid of 10 columns over the middle of the image's footprint."""
     from django.contrib.gis.geos import MultiPolygon, Polygon
 
     from annotator.models import Annotation, AnnotationVersion
 
+    west, south, east, north = image.footprint.extent
+    step = min(east - west, north - south) / 20
     rows = []
     for i, value in enumerate(risks):
-        x = CENTRE[0] - 0.008 + 0.0016 * (i % 10)
-        y = CENTRE[1] - 0.008 + 0.0016 * (i // 10)
+        x = (west + east) / 2 + step * (i % 10 - 5)
+        y = (south + north) / 2 + step * (0.6 * (i // 10) - 5)
         provenance = {"run": run, "model": "sam2.1_hiera_tiny", "untrained": True}
         if value is not None:
             provenance["predicted_iou"] = 1.0 - value / 2.0
@@ -100,7 +103,7 @@ def drafted(cast, image, run: int, risks: list[float | None], label_class=None, 
                 image=image,
                 label_class=label_class,
                 author=author or cast.reviewer,
-                geometry=MultiPolygon(Polygon.from_bbox((x, y, x + 4e-4, y + 4e-4)), srid=4326),
+                geometry=MultiPolygon(Polygon.from_bbox((x, y, x + step / 2, y + step / 2)), srid=4326),
                 area_m2=1400.0,
                 source="auto",
                 provenance=provenance,

@@ -308,7 +308,8 @@ export async function createManual(layer) {
   if (!result.ok) return toast(`Not saved: ${errorText(result)}`, "error");
   await adopt(result.data);
 }
-map.on("pm:create", (e) => createManual(e.layer));
+// A polygon drawn as a drafting run's area (drafts.js) is not an annotation.
+map.on("pm:create", (e) => { if (!e.layer.options.draftsArea) createManual(e.layer); });
 
 /** Number keys: the label class new annotations get, and the selected one's if the user may edit it. */
 export async function pickLabel(index) {

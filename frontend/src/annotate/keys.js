@@ -8,6 +8,7 @@ import { redo, undo } from "./history.js";
 import { deleteCurrent, deselect, pickLabel, saveNow, submitCurrent } from "./editing.js";
 import { accept, addPoint, clearPrompt, prompting } from "./prompting.js";
 import { step } from "./list.js";
+import { approveDraft, mayReviewDrafts, nextDraft, rejectDraft } from "./drafts.js";
 import { setTool, togglePromptThrough } from "./tools.js";
 
 const PAN_PX = { ArrowLeft: [-100, 0], ArrowRight: [100, 0], ArrowUp: [0, -100], ArrowDown: [0, 100] };
@@ -39,6 +40,7 @@ const digits = Object.fromEntries([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [String
  * ``keys``: chord → handler(event). A chord is a printable key upper-cased ("Q", "?", "["),
  * a named key ("Enter", "ArrowLeft"), either after "Ctrl+" or "Ctrl+Shift+" (Cmd counts as Ctrl).
  * ``annotates``: the row is for users who annotate; viewers neither see nor get it.
+ * ``reviews``: the row is for reviewers and owners (the Drafts panel's keys).
  */
 const ALL_SHORTCUTS = [
   { show: "click / {Q}", text: "positive point (Q: at the map centre)", hint: "Click: positive point", annotates: true,
@@ -62,6 +64,8 @@ const ALL_SHORTCUTS = [
   { show: "{P} / {T} / {H}", text: "manual polygon / SAM2 prompt / pan tool", annotates: true,
     keys: { P: () => setTool("polygon"), T: () => setTool("prompt"), H: () => setTool(state.tool === "pan" ? "prompt" : "pan") } },
   { show: "{[} {]}", text: "select the previous / next annotation of the list", keys: { "[": () => step(-1), "]": () => step(1) } },
+  { show: "{N} / {A} / {R}", text: "drafts of the open run: next by risk / approve / reject with a reason", reviews: true,
+    keys: { N: nextDraft, A: approveDraft, R: rejectDraft } },
   { show: "arrows, {+} {-}, hold {Space}", text: "pan, zoom, pan with the mouse",
     keys: {
       ArrowLeft: panWithKeys, ArrowRight: panWithKeys, ArrowUp: panWithKeys, ArrowDown: panWithKeys,
@@ -69,7 +73,7 @@ const ALL_SHORTCUTS = [
     } },
   { show: "{?}", text: "this help", keys: { "?": prevented(() => toggleHelp()) } },
 ];
-export const SHORTCUTS = ALL_SHORTCUTS.filter((row) => canCreate || !row.annotates);
+export const SHORTCUTS = ALL_SHORTCUTS.filter((row) => (canCreate || !row.annotates) && (mayReviewDrafts || !row.reviews));
 
 const HANDLERS = new Map(SHORTCUTS.flatMap((row) => Object.entries(row.keys)));
 

@@ -16,6 +16,7 @@
 //   legend.js    what outline and fill colours mean; layer switches, opacity, imagery
 //   view.js      panel and status bar, drawn from the state
 //   attributes.js the selected annotation's label attributes; why a submit was refused by the label rules
+//   drafts.js    drafting runs (reviewers, owners): start, progress, the run's drafts by risk, N/A/R, bulk by risk
 import { loadClasses, loadImage, replaceTiles, showImage } from "../mapbase.js";
 import { depth } from "./history.js";
 import { imageLayers, map } from "./layers.js";
@@ -27,6 +28,7 @@ import { focus } from "./editing.js";
 import { loadAnnotations } from "./overlays.js";
 import { startAreas } from "./areas.js";
 import { loadComments } from "./comments.js";
+import { startDrafts } from "./drafts.js";
 import "./keys.js";
 import "./list.js";
 import "./legend.js";
@@ -73,7 +75,7 @@ async function start() {
   await pollImage();
   if (focusId) await focus(focusId);
   await startAreas();
-  await Promise.all([loadAnnotations(), loadComments()]);
+  await Promise.all([loadAnnotations(), loadComments(), startDrafts()]);
   // The page has its first view and data: tests wait for this state instead of for time.
   document.body.dataset.ready = "true";
 }
