@@ -28,10 +28,12 @@ time.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 
 from annotator.models import Annotation, AnnotationState
@@ -153,10 +155,12 @@ def assess(annotation: Annotation, typical: Mapping[int, float] | None = None) -
 
 def assess_unscored(queryset: QuerySet) -> int:
     """Score the annotations of ``queryset`` that carry SAM2 figures but no risk yet (rows a
-    drafting run wrote without scoring them); returns how many. At most three queries."""
+    drafting run wrote without scoring them); returns how many. Three queries per project
+    and one more per :data:`UPDATE_BATCH` rows."""
     unscored = list(
         queryset.filter(risk__isnull=True, provenance__has_key="predicted_iou")
         .filter(~Q(provenance__predicted_iou=None))
+        .order_by()
         .only("id", "project_id", "label_class_id", "area_m2", "provenance")
     )
     if not unscored:
@@ -168,5 +172,29 @@ def assess_unscored(queryset: QuerySet) -> int:
         typical = typical_areas(project_id, [a.label_class_id for a in rows])
         for annotation in rows:
             assess(annotation, typical)
-    Annotation.objects.bulk_update(unscored, ["risk", "risk_parts"], batch_size=1000)
+    _store(unscored)
     return len(unscored)
+
+
+UPDATE_BATCH = 2000
+
+
+def _store(annotations: list[Annotation]) -> None:
+    """Write ``risk`` and ``risk_parts`` of many rows: one ``UPDATE … FROM (VALUES …)`` per
+    batch (Django's ``bulk_update`` builds a CASE of every row per column: see bench/review_risk.py)."""
+    table = connection.ops.quote_name(Annotation._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(annotations), UPDATE_BATCH):
+            batch = annotations[start : start + UPDATE_BATCH]
+            rows = ", ".join(["(%s::bigint, %s::double precision, %s::jsonb)"] * len(batch))
+            params = [v for a in batch for v in (a.pk, a.risk, _json(a.risk_parts))]
+            # Only the table's name and placeholders are put into the text; the values are parameters.
+            cursor.execute(
+                f"UPDATE {table} AS a SET risk = v.risk, risk_parts = v.parts "  # noqa: S608
+                f"FROM (VALUES {rows}) AS v(id, risk, parts) WHERE a.id = v.id",
+                params,
+            )
+
+
+def _json(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value)
