@@ -43,11 +43,14 @@ def test_a_reviewer_steps_through_a_run_by_risk_and_bulk_approves_the_confident_
     expect(drafts).to_have_count(4)
     expect(page.locator("#draft-count")).to_contain_text("4 drafts to review on this image")
     assert page.locator("path.run-draft").count() == 4  # the run's own layer
+    page.locator("#drafts-panel").scroll_into_view_if_needed()
+    screenshot(page, "drafts-layer-and-panel")
 
     page.locator("#map").focus()
     page.keyboard.press("n")
     page.wait_for_function(f"window.geoprompt.state().current && window.geoprompt.state().current.id === {risky.pk}")
     expect(page.locator("#draft-list li.active")).to_have_attribute("data-annotation-id", str(risky.pk))
+    page.locator("#draft-list").scroll_into_view_if_needed()
     screenshot(page, "drafts-panel-riskiest-selected")
     page.keyboard.press("a")  # approve it; the next one by risk is selected
     page.wait_for_function(f"window.geoprompt.state().current && window.geoprompt.state().current.id === {middling.pk}")
