@@ -161,6 +161,9 @@ def test_annotate_review_reject_fix_approve_and_dashboard(
     page.locator(".current-annotation").wait_for()
     annotation = Annotation.objects.get(image=image)
     assert annotation.source == "sam" and annotation.state == "draft" and annotation.version == 1
+    # The SAM2 figures come from the prompt session, server-side (tests/segment/test_click_provenance.py).
+    assert annotation.provenance["predicted_iou"] == state["preview"]["properties"]["predicted_iou"]
+    assert annotation.risk is not None
     assert shape(json.loads(annotation.geometry.geojson)).symmetric_difference(accepted_preview).area < (
         0.01 * accepted_preview.area
     )

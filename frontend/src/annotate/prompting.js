@@ -111,6 +111,8 @@ export async function accept() {
   const points = state.prompt.points;
   const body = {
     image: imageId, geometry: preview.geometry, label_class: state.labelId, source: "sam",
+    // The server attaches the SAM2 figures this prompt session recorded (provenance, risk).
+    session_id: state.sessionId,
     sam: {
       score: p.score, model: p.model, untrained: p.untrained, level: p.level,
       prompts: { positive: points.filter((x) => x.positive).length, negative: points.filter((x) => !x.positive).length, box: !!state.prompt.box },
