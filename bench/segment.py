@@ -67,6 +67,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 os.environ.setdefault("GEOPROMPT_DEBUG", "true")
 os.environ.setdefault("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
 
+from bench.rasters import write_large_raster  # noqa: E402
+
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -200,34 +202,6 @@ def machine() -> dict:
         "unknown",
     )
     return {"nproc": os.cpu_count(), "cpu_model": model, "loadavg": [float(v) for v in os.getloadavg()]}
-
-
-def write_large_raster(source: Path, path: Path, size: int) -> Path:
-    """Write a ``size`` x ``size`` px tiled GeoTIFF that repeats ``source`` (same CRS and pixel size).
-
-    Written block by block (512 x 512), so only the small source scene and one block are
-    in memory, never the whole image; uncompressed, as ingest compresses it into the COG.
-    """
-    import numpy as np
-    import rasterio
-    from rasterio.windows import Window as RioWindow
-
-    with rasterio.open(source) as src:
-        scene = src.read()
-        profile = src.profile.copy()
-    _, scene_h, scene_w = scene.shape
-    profile.update(
-        width=size, height=size, tiled=True, blockxsize=512, blockysize=512, compress=None, BIGTIFF="IF_SAFER"
-    )
-    profile.pop("photometric", None)
-    with rasterio.open(path, "w", **profile) as dst:
-        for row in range(0, size, 512):
-            rows = np.arange(row, min(row + 512, size)) % scene_h
-            for col in range(0, size, 512):
-                cols = np.arange(col, min(col + 512, size)) % scene_w
-                block = scene[:, rows][:, :, cols]
-                dst.write(block, window=RioWindow(col, row, len(cols), len(rows)))
-    return path
 
 
 def run_load(

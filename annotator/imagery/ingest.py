@@ -22,6 +22,7 @@ from rasterio.errors import RasterioError
 from rasterio.shutil import copy as rio_copy
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform as warp_transform
+from rasterio.windows import Window
 from rio_cogeo.cogeo import cog_translate, cog_validate
 from rio_cogeo.profiles import cog_profiles
 
@@ -39,6 +40,14 @@ ALLOWED_DRIVERS = "GTiff"
 # GDAL must not look for sidecar files next to an upload.
 GDAL_SAFE_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
 FOOTPRINT_POINTS_PER_EDGE = 16
+# GDAL's block cache while ingest reads and writes, in bytes (rasterio passes an integer to
+# GDALSetCacheMax64). GDAL's default is 5 % of the machine's memory, which a large image
+# fills; this bound keeps a worker's memory independent of the image. Set around each step
+# (process-wide while it runs; rasterio restores the previous value after).
+INGEST_GDAL_CACHE_BYTES = 256 * 2**20
+# Bytes of pixels and masks the statistics read at once (one window), and keep (the samples).
+STATS_CHUNK_BYTES = 64 * 2**20
+STATS_SAMPLE_BYTES = 256 * 2**20
 TRUNCATED = "The file is truncated or corrupt: some of its pixels cannot be read."
 
 
@@ -133,36 +142,88 @@ def stretch_to_uint8(bands: np.ndarray, valid: np.ndarray, stretch: list[list[fl
     return out
 
 
-def compute_band_stats(src: rasterio.io.DatasetReader, max_pixels: int) -> list[BandStats]:
-    """p2/p98/min/max of every band over valid pixels (nodata, NaN and alpha masked).
+def _sample_positions(length: int, factor: int) -> np.ndarray:
+    """Pixel indexes along one axis kept by a decimation by ``factor``: the centre of each cell."""
+    return np.arange(factor // 2, length, factor)
 
-    Big rasters are read decimated (GDAL uses overviews when the file has them) so that at
-    most about ``max_pixels`` pixels per band are read.
+
+def _stats_chunks(src: rasterio.io.DatasetReader, band_count: int) -> list[Window]:
+    """Windows that tile the raster, aligned to its internal blocks, each about ``STATS_CHUNK_BYTES``.
+
+    Aligned windows let GDAL decode each block once, straight into the array; the
+    size bounds what one read holds whatever the image's size.
+    """
+    block_h, block_w = src.block_shapes[0]
+    bytes_per_px = band_count * (np.dtype(src.dtypes[0]).itemsize + 1)  # the pixels and their masks
+    chunk_px = max(block_h * block_w, STATS_CHUNK_BYTES // bytes_per_px)
+    side = math.isqrt(chunk_px)
+    chunk_w = min(src.width, max(block_w, side // block_w * block_w))
+    chunk_h = min(src.height, max(block_h, chunk_px // chunk_w // block_h * block_h))
+    return [
+        Window(col, row, min(chunk_w, src.width - col), min(chunk_h, src.height - row))
+        for row in range(0, src.height, chunk_h)
+        for col in range(0, src.width, chunk_w)
+    ]
+
+
+def compute_band_stats(src: rasterio.io.DatasetReader, max_pixels: int) -> list[BandStats]:
+    """p2/p98/min/max of every band over valid pixels (nodata, NaN and alpha masked), in source units.
+
+    At most about ``max_pixels`` pixels per band are kept: every ``factor``-th pixel along
+    each axis (the centre of each ``factor`` x ``factor`` cell), with ``factor`` the
+    smallest integer that fits the budget; a budget of at least the image's pixels gives
+    the statistics of every pixel. The raster is read once (per ``STATS_SAMPLE_BYTES`` of
+    samples: one group of bands), in block-aligned windows of about ``STATS_CHUNK_BYTES``,
+    with GDAL's block cache bounded (``INGEST_GDAL_CACHE_BYTES``), so memory does not grow
+    with the image. Overviews of the source are not used: their resampling would move the
+    percentiles.
     """
     factor = max(1, math.ceil(math.sqrt(src.width * src.height / max_pixels)))
-    out_h, out_w = max(1, math.ceil(src.height / factor)), max(1, math.ceil(src.width / factor))
+    rows, cols = _sample_positions(src.height, factor), _sample_positions(src.width, factor)
+    # Bands are sampled in groups, so that the kept samples of a raster with many bands stay bounded too.
+    per_band = rows.size * cols.size * (np.dtype(src.dtypes[0]).itemsize + 1)
+    group = max(1, STATS_SAMPLE_BYTES // per_band)
     stats = []
-    for band in range(1, src.count + 1):
-        data = src.read(band, out_shape=(out_h, out_w))
-        valid = src.read_masks(band, out_shape=(out_h, out_w)) > 0
-        if np.issubdtype(data.dtype, np.floating):
-            valid &= np.isfinite(data)
-        values = data[valid]
-        if values.size == 0:
-            stats.append(BandStats(band, 0.0, 0.0, 0.0, 0.0, 0.0))
-            continue
-        p2, p98 = np.percentile(values, [2, 98])
-        stats.append(
-            BandStats(
-                band=band,
-                minimum=float(values.min()),
-                maximum=float(values.max()),
-                p2=float(p2),
-                p98=float(p98),
-                valid_fraction=float(values.size / data.size),
-            )
-        )
+    with rasterio.Env(GDAL_CACHEMAX=INGEST_GDAL_CACHE_BYTES):
+        for first in range(1, src.count + 1, group):
+            bands = list(range(first, min(first + group, src.count + 1)))
+            data, valid = _sample_bands(src, bands, rows, cols)
+            stats.extend(_band_stats(band, data[i], valid[i]) for i, band in enumerate(bands))
     return stats
+
+
+def _sample_bands(
+    src: rasterio.io.DatasetReader, bands: list[int], rows: np.ndarray, cols: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels of ``bands`` at rows x cols, and whether each is valid: two [bands, rows, cols] arrays."""
+    data = np.empty((len(bands), rows.size, cols.size), dtype=src.dtypes[0])
+    valid = np.empty((len(bands), rows.size, cols.size), dtype=bool)
+    for window in _stats_chunks(src, len(bands)):
+        r0, r1 = np.searchsorted(rows, [window.row_off, window.row_off + window.height])
+        c0, c1 = np.searchsorted(cols, [window.col_off, window.col_off + window.width])
+        if r0 == r1 or c0 == c1:
+            continue
+        pick = np.ix_(range(len(bands)), rows[r0:r1] - window.row_off, cols[c0:c1] - window.col_off)
+        data[:, r0:r1, c0:c1] = src.read(bands, window=window)[pick]
+        valid[:, r0:r1, c0:c1] = src.read_masks(bands, window=window)[pick] > 0
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data)
+    return data, valid
+
+
+def _band_stats(band: int, data: np.ndarray, valid: np.ndarray) -> BandStats:
+    values = data[valid]
+    if values.size == 0:
+        return BandStats(band, 0.0, 0.0, 0.0, 0.0, 0.0)
+    p2, p98 = np.percentile(values, [2, 98])
+    return BandStats(
+        band=band,
+        minimum=float(values.min()),
+        maximum=float(values.max()),
+        p2=float(p2),
+        p98=float(p98),
+        valid_fraction=float(values.size / data.size),
+    )
 
 
 def footprint_4326(src: rasterio.io.DatasetReader) -> Polygon:
@@ -199,9 +260,10 @@ def warp_gcps(src_path: str, dst_path: str) -> None:
 
     GDAL fits a polynomial to the ground control points; the output's pixel size keeps
     about as many pixels as the source. Pixels outside the source become nodata (the
-    source's nodata value, or an alpha band when it has none).
+    source's nodata value, or an alpha band when it has none). GDAL warps block by block
+    with its block cache bounded (``INGEST_GDAL_CACHE_BYTES``).
     """
-    with _open(src_path) as src:
+    with rasterio.Env(GDAL_CACHEMAX=INGEST_GDAL_CACHE_BYTES), _open(src_path) as src:
         gcp_crs = src.gcps[1]
         add_alpha = src.nodata is None and not alpha_bands(src)
         with WarpedVRT(src, src_crs=gcp_crs, crs=gcp_crs, add_alpha=add_alpha) as vrt:
@@ -242,7 +304,13 @@ def _validate(src: rasterio.io.DatasetReader) -> None:
 
 
 def write_cog(src_path: str, dst_path: str) -> None:
-    """Write a Cloud-Optimized GeoTIFF: 512 px internal tiles, deflate, overviews, native CRS."""
+    """Write a Cloud-Optimized GeoTIFF: 512 px internal tiles, deflate, overviews, native CRS.
+
+    rio-cogeo copies the source block by block into a temporary tiled GeoTIFF on disk next
+    to ``dst_path`` (never in memory), adds the overviews, then copies it into the COG;
+    with GDAL's block cache bounded (``INGEST_GDAL_CACHE_BYTES``) and one thread, memory
+    does not grow with the image (``bench/ingest.py``).
+    """
     profile = cog_profiles.get("deflate")
     profile.update({"blockxsize": 512, "blockysize": 512, "BIGTIFF": "IF_SAFER"})
     cog_translate(
@@ -253,6 +321,7 @@ def write_cog(src_path: str, dst_path: str) -> None:
         in_memory=False,
         quiet=True,
         use_cog_driver=False,
+        config={"GDAL_CACHEMAX": INGEST_GDAL_CACHE_BYTES},
     )
     is_valid, errors, _warnings = cog_validate(dst_path, quiet=True)
     if not is_valid:

@@ -33,6 +33,28 @@ def _preview_after(page, previous: str | None) -> tuple[str, bytes]:
         return src, response.read()
 
 
+def test_an_annotator_sees_the_map_of_an_image_whose_encode_has_not_finished(
+    cast, ingested_image, browser_as, app, screenshot
+):
+    from annotator.choices import ImageStatus
+    from annotator.models import Image
+    from annotator.sam2 import encode_jobs
+
+    # Ingested (the COG exists), the encode running: what a 20,000² px image looks like for an hour.
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    job = encode_jobs.start_encode(image, cast.owner)
+    job.mark_running()
+    job.set_progress(0.3, "3/10 windows")
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.ENCODING)
+    page = browser_as("annotator").page
+    page.goto(f"{app}/images/{image.pk}/map/")
+    page.locator("[data-testid=image-tiles] img.leaflet-tile-loaded").first.wait_for()
+    status = page.locator("#image-status")
+    assert status.get_attribute("data-status") == ImageStatus.ENCODING
+    assert "(encode 30%)" in status.inner_text()
+    screenshot(page, "encoding")
+
+
 def test_an_owner_previews_new_bands_and_stretch_then_saves_them_and_sam2_encodes_again(
     cast, ingested_image, browser_as, own_hosts, screenshot
 ):

@@ -12,7 +12,10 @@ from django.core import signing
 from fastapi.testclient import TestClient
 from PIL import Image as PILImage
 
+from annotator.choices import ImageStatus
 from annotator.imagery import tiles
+from annotator.models import Image
+from annotator.sam2 import encode_jobs
 
 
 @pytest.fixture
@@ -70,6 +73,30 @@ def test_the_api_gives_a_tile_template_the_tiler_accepts(cast, ingested_image, c
     path = template.removeprefix("http://tiles.example.test").format(z=z, x=x, y=y)
     assert tiler.get(path).status_code == 200
     assert detail["bounds"] == pytest.approx(list(image.footprint.extent))
+
+
+def test_an_image_whose_encode_has_not_finished_already_serves_tiles(cast, ingested_image, client_for, tiler, settings):
+    # The map shows the image as soon as its COG exists: an annotator looks around while
+    # the SAM2 features are still being made.
+    settings.TILER_URL = "http://tiles.example.test"
+    image = ingested_image("naip_rgbn_utm14_2020.tif")
+    job = encode_jobs.start_encode(image, cast.owner)
+    job.mark_running()
+    job.set_progress(0.1, "1/10 windows")
+    # What the encoder does when it starts.
+    Image.objects.filter(pk=image.pk).update(status=ImageStatus.ENCODING)
+    detail = client_for(cast.annotator).get(f"/api/v1/images/{image.pk}/").json()
+    assert detail["status"] == ImageStatus.ENCODING
+    assert (detail["job"]["kind"], detail["job"]["status"]) == ("encode", "running")
+    path = (
+        detail["tiles"]["url_template"]
+        .removeprefix("http://tiles.example.test")
+        .format(**dict(zip("zxy", _centre_tile(image), strict=True)))
+    )
+    response = tiler.get(path)
+    assert response.status_code == 200, response.text
+    rgba = np.asarray(PILImage.open(io.BytesIO(response.content)).convert("RGBA"))
+    assert (rgba[..., 3] > 0).mean() > 0.9
 
 
 def test_a_forged_token_is_refused(cast, ingested_image, tiler):
