@@ -17,4 +17,6 @@ class AnnotatorConfig(AppConfig):
         "import": ("annotator.workflow.vector_import", "default"),
         # Loads SAM2's decoder (torch): on the encode worker, like the encoder.
         "evaluate": ("annotator.quality.evaluation", "encode"),
+        # Vector geometry and a raster grid in metres (shapely, rasterio): no torch.
+        "consensus": ("annotator.quality.agreement", "default"),
     }

@@ -31,6 +31,7 @@ class JobKind(models.TextChoices):
     EXPORT = "export", "Export"
     IMPORT = "import", "Import"
     EVALUATE = "evaluate", "Model evaluation"
+    CONSENSUS = "consensus", "Consensus drafts"
 
 
 class JobStatus(models.TextChoices):

@@ -11,6 +11,7 @@ from annotator.models.annotation import (
     VectorImport,
     VersionAction,
 )
+from annotator.models.consensus import ConsensusRun
 from annotator.models.evaluation import ModelEvaluation
 from annotator.models.export import Export, ExportFormat
 from annotator.models.feature import FeatureTile
@@ -25,6 +26,7 @@ __all__ = [
     "AnnotationVersion",
     "AssignedArea",
     "CommentThread",
+    "ConsensusRun",
     "Export",
     "ExportFormat",
     "FeatureTile",

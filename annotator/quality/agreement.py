@@ -48,8 +48,9 @@ compared; every other live annotation with an author is, whatever its review sta
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -66,14 +67,17 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from annotator import access
-from annotator.errors import InvalidInput
+from annotator import access, jobs
+from annotator.choices import JobKind
+from annotator.errors import InvalidInput, NotFound, PermissionDenied
 from annotator.models import (
     Annotation,
     AnnotationSource,
     AnnotationState,
     AssignedArea,
+    ConsensusRun,
     Image,
+    Job,
     Project,
     VersionAction,
 )
@@ -612,7 +616,7 @@ def fuse(geometries: Sequence, *, min_cell_m: float = CONSENSUS_MIN_CELL_M, cell
 
 
 @dataclass
-class ConsensusRun:
+class ConsensusOutcome:
     """What one run made: the new drafts, how many untouched ones it replaced, how many
     clusters it found, and how many of those it left to an edited or reviewed consensus."""
 
@@ -620,6 +624,26 @@ class ConsensusRun:
     replaced: int
     clusters: int
     kept: int = 0
+
+
+class ConsensusCancelled(Exception):
+    """The run's job was cancelled (or taken by another run): nothing was written."""
+
+
+# A callback told the share done (0 to 1) and a sentence; False stops the run (cancelled).
+Progress = Callable[[float, str], bool]
+# Progress reports at most this often (seconds) while fusing: one UPDATE each.
+PROGRESS_EVERY_S = 0.5
+
+
+@dataclass
+class _Fused:
+    """One cluster's consensus outline (EPSG:4326, cleaned) and what its provenance records."""
+
+    members: list[int]
+    geometry: GEOSGeometry
+    label_id: int | None
+    provenance: dict[str, Any]
 
 
 def _majority_label(labels: Sequence[tuple[int | None, str | None]]) -> tuple[int | None, dict[str, int]]:
@@ -642,25 +666,112 @@ def untouched_consensus(area: AssignedArea):
     )
 
 
-def make_consensus_drafts(area: AssignedArea, user, *, iou_threshold: float = DEFAULT_IOU_THRESHOLD) -> ConsensusRun:
+def _settled_members(area: AssignedArea) -> set[int]:
+    """Annotations that an edited or reviewed consensus annotation of the area already holds."""
+    untouched = untouched_consensus(area).values("pk")
+    return {
+        int(member)
+        for provenance in Annotation.objects.live()
+        .filter(project_id=area.project_id, source=AnnotationSource.CONSENSUS, provenance__area=area.pk)
+        .exclude(pk__in=untouched)
+        .values_list("provenance", flat=True)
+        for member in provenance.get("members", [])
+    }
+
+
+def _fuse_cluster(cluster: Cluster, area: AssignedArea, iou_threshold: float) -> _Fused | None:
+    """The consensus of one cluster, or None when the majority is empty or falls outside the image."""
+    members = [cluster.outline(name, index) for name, index in cluster.members]
+    geometries = [geometry for _id, geometry, _label in members]
+    fused, cell = fuse(geometries)
+    if fused.is_empty:
+        return None
+    outline = _from_metres(fused, cluster.unit.crs)
+    try:
+        clean = clean_geometry(GEOSGeometry(memoryview(shapely.to_wkb(outline)), srid=4326), area.image, repair=True)
+    except InvalidInput:
+        return None  # the fused shape fell outside the image
+    label_id, votes = _majority_label(
+        [
+            (cluster.unit.outlines[name].label_ids[index], cluster.unit.outlines[name].labels[index])
+            for name, index in cluster.members
+        ]
+    )
+    member_ids = [member_id for member_id, _g, _l in members]
+    return _Fused(
+        member_ids,
+        clean,
+        label_id,
+        {
+            "kind": "consensus",
+            "area": area.pk,
+            "members": member_ids,
+            "annotators": cluster.annotators,
+            "member_count": len(members),
+            "mean_iou": _rounded(_member_ious(geometries)),
+            "label_votes": votes,
+            "iou_threshold": iou_threshold,
+            "cell_m": _rounded(cell),
+        },
+    )
+
+
+def make_consensus_drafts(
+    area: AssignedArea,
+    user,
+    *,
+    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+    progress: Progress | None = None,
+    before_commit: Callable[[ConsensusOutcome], bool] | None = None,
+) -> ConsensusOutcome:
     """Fuse each cluster of two or more annotators in ``area`` into a submitted consensus annotation.
 
     The user (a reviewer or an owner) becomes its author; it enters the review queue.
-    Untouched consensus drafts of the area made before are deleted first; edited or reviewed
+    Untouched consensus drafts of the area made before are deleted; edited or reviewed
     ones stay, and a cluster with a member in one of those is left alone (a reviewer has
     dealt with that object).
+
+    The comparison and the fusing (the slow part) run outside any transaction, reporting
+    to ``progress``; the writes happen in one short transaction that holds the area's row
+    (so two runs of one area take turns), and ``before_commit`` (the job runner's: record
+    the figures, mark the job done) runs inside it: when either says False, everything is
+    rolled back and ConsensusCancelled is raised.
 
     Raises:
         PermissionDenied: the user may not make consensus drafts.
         InvalidInput: a bad IoU threshold.
+        ConsensusCancelled: ``progress`` or ``before_commit`` said stop; nothing was written.
     """
     access.check(access.consensus_refusal(access.role_of(user, area.project_id)))
+
+    def report(share: float, message: str) -> None:
+        if progress is not None and not progress(share, message):
+            raise ConsensusCancelled(message)
+
+    report(0.0, "comparing the annotators' polygons")
     units = load_units(area.project, area=area)
     agreement = compare(units, iou_threshold)
+    shared = [cluster for cluster in agreement.clusters if len(cluster.annotators) >= 2]
+    settled = _settled_members(area)
+    fused_clusters: list[_Fused] = []
+    member_sets: list[set[int]] = []
+    last_report = time.monotonic()
+    report(0.1, f"fusing {len(shared)} objects drawn by two or more annotators")
+    for i, cluster in enumerate(shared):
+        members = {cluster.outline(name, index)[0] for name, index in cluster.members}
+        member_sets.append(members)
+        if not settled.intersection(members):
+            found = _fuse_cluster(cluster, area, iou_threshold)
+            if found is not None:
+                fused_clusters.append(found)
+        if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+            report(0.1 + 0.85 * (i + 1) / len(shared), f"{i + 1} of {len(shared)} objects fused")
+            last_report = time.monotonic()
     image = area.image
-    now = timezone.now()
-    created = []
     with transaction.atomic():
+        AssignedArea.objects.select_for_update().filter(pk=area.pk).first()
+        report(0.95, f"saving {len(fused_clusters)} consensus drafts")
+        now = timezone.now()
         replaced = 0
         for old in untouched_consensus(area).select_for_update():
             old.deleted_at = now
@@ -668,54 +779,22 @@ def make_consensus_drafts(area: AssignedArea, user, *, iou_threshold: float = DE
             old.save(update_fields=["deleted_at", "version", "updated_at"])
             version_row(old, VersionAction.DELETED, user).save()
             replaced += 1
-        settled = {
-            int(member)
-            for provenance in Annotation.objects.live()
-            .filter(project_id=area.project_id, source=AnnotationSource.CONSENSUS, provenance__area=area.pk)
-            .values_list("provenance", flat=True)
-            for member in provenance.get("members", [])
-        }
-        kept = 0
-        for cluster in agreement.clusters:
-            if len(cluster.annotators) < 2:
+        # Asked again under the lock: a reviewer may have decided on a draft meanwhile.
+        settled = _settled_members(area)
+        kept = sum(1 for members in member_sets if settled.intersection(members))
+        created = []
+        for found in fused_clusters:
+            if settled.intersection(found.members):
                 continue
-            members = [cluster.outline(name, index) for name, index in cluster.members]
-            if settled.intersection(member_id for member_id, _g, _l in members):
-                kept += 1
-                continue
-            fused, cell = fuse([geometry for _id, geometry, _label in members])
-            if fused.is_empty:
-                continue
-            outline = _from_metres(fused, cluster.unit.crs)
-            try:
-                clean = clean_geometry(GEOSGeometry(memoryview(shapely.to_wkb(outline)), srid=4326), image, repair=True)
-            except InvalidInput:
-                continue  # the fused shape fell outside the image
-            label_ids = [
-                (cluster.unit.outlines[name].label_ids[index], cluster.unit.outlines[name].labels[index])
-                for name, index in cluster.members
-            ]
-            label_id, votes = _majority_label(label_ids)
-            ious = _member_ious([geometry for _id, geometry, _label in members])
             annotation = Annotation(
                 project_id=area.project_id,
                 image=image,
-                label_class_id=label_id,
+                label_class_id=found.label_id,
                 author=user,
-                geometry=clean,
-                area_m2=geodesic_area_m2(clean),
+                geometry=found.geometry,
+                area_m2=geodesic_area_m2(found.geometry),
                 source=AnnotationSource.CONSENSUS,
-                provenance={
-                    "kind": "consensus",
-                    "area": area.pk,
-                    "members": [member_id for member_id, _g, _l in members],
-                    "annotators": cluster.annotators,
-                    "member_count": len(members),
-                    "mean_iou": _rounded(ious),
-                    "label_votes": votes,
-                    "iou_threshold": iou_threshold,
-                    "cell_m": _rounded(cell),
-                },
+                provenance=found.provenance,
             )
             annotation.save()
             version_row(annotation, VersionAction.CREATED, user).save()
@@ -725,7 +804,10 @@ def make_consensus_drafts(area: AssignedArea, user, *, iou_threshold: float = DE
             annotation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
             version_row(annotation, VersionAction.SUBMITTED, user).save()
             created.append(annotation)
-    return ConsensusRun(created, replaced, len(agreement.clusters), kept)
+        outcome = ConsensusOutcome(created, replaced, len(agreement.clusters), kept)
+        if before_commit is not None and not before_commit(outcome):
+            raise ConsensusCancelled("the job no longer runs here")
+    return outcome
 
 
 def _member_ious(geometries: Sequence) -> float:
@@ -735,3 +817,68 @@ def _member_ious(geometries: Sequence) -> float:
         for x, y in combinations(geometries, 2)
     ]
     return float(np.mean(values))
+
+
+# --- consensus as a background job -----------------------------------------------------
+
+
+def start_consensus(area: AssignedArea, user, *, iou_threshold: float = DEFAULT_IOU_THRESHOLD) -> ConsensusRun:
+    """A reviewer or an owner asks for consensus drafts of ``area``: a ConsensusRun row and its Job.
+
+    The job (kind ``consensus``, queue ``default``) runs :func:`make_consensus_drafts` on a
+    worker; the row gets its figures when the job succeeds.
+
+    Raises:
+        PermissionDenied: the user may not make consensus drafts.
+    """
+    access.check(access.consensus_refusal(access.role_of(user, area.project_id)))
+    with transaction.atomic():
+        run = ConsensusRun.objects.create(
+            project_id=area.project_id, area=area, created_by=user, iou_threshold=iou_threshold
+        )
+        run.job = jobs.enqueue(JobKind.CONSENSUS, area.project, run, user)
+        run.save(update_fields=["job"])
+    return run
+
+
+def _outcome_sentence(run: ConsensusRun) -> str:
+    made = len(run.created)
+    parts = [f"{made} consensus draft{'' if made == 1 else 's'} sent for review"]
+    if run.replaced:
+        parts.append(f"{run.replaced} untouched earlier draft{'' if run.replaced == 1 else 's'} replaced")
+    if run.kept:
+        parts.append(f"{run.kept} already reviewed or edited, left alone")
+    return "; ".join(parts)
+
+
+@jobs.register(JobKind.CONSENSUS)
+def run_consensus_job(job: Job) -> str:
+    """Runner of ``consensus`` jobs: the drafts, the run's figures and the job's success commit together.
+
+    A cancel stops it at its next progress report and nothing is written; a failure rolls
+    the writes back.
+    """
+    run = ConsensusRun.objects.select_related("area__image", "area__project", "created_by").get(pk=job.target_id)
+    if run.area is None:
+        raise NotFound("The area was deleted before its consensus run started.")
+    if run.created_by is None:
+        raise PermissionDenied("The account that asked for this consensus run no longer exists.")
+
+    def record(outcome: ConsensusOutcome) -> bool:
+        run.created = [a.pk for a in outcome.created]
+        run.replaced, run.clusters, run.kept = outcome.replaced, outcome.clusters, outcome.kept
+        run.finished_at = timezone.now()
+        run.save(update_fields=["created", "replaced", "clusters", "kept", "finished_at"])
+        return job.mark_succeeded(_outcome_sentence(run))
+
+    try:
+        make_consensus_drafts(
+            run.area,
+            run.created_by,
+            iou_threshold=run.iou_threshold,
+            progress=job.set_progress,
+            before_commit=record,
+        )
+    except ConsensusCancelled:
+        return "cancelled"
+    return _outcome_sentence(run)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 import shapely
 
-from annotator.models import Annotation, AnnotationSource, AnnotationState
+from annotator import jobs
+from annotator.choices import JobStatus
+from annotator.models import Annotation, AnnotationSource, AnnotationState, ConsensusRun, Job
 from annotator.workflow import review
 from tests.support.agreement import X0, Y0, in_metres
 from tests.support.agreement import three_annotators as make_three
@@ -60,8 +62,14 @@ def test_a_reviewer_makes_a_consensus_draft_that_enters_the_review_queue_for_oth
         {"area": three_annotators.area.pk},
         format="json",
     )
-    assert answer.status_code == 201, answer.content
-    (created,) = answer.json()["created"]
+    assert answer.status_code == 202, answer.content
+    queued = answer.json()
+    assert (queued["job"]["kind"], queued["job"]["status"], queued["created"]) == ("consensus", "queued", [])
+    assert jobs.run_job(queued["job"]["id"]).status == JobStatus.SUCCEEDED  # what a default-queue worker does
+    run = client.get(f"/api/v1/projects/{cast.project.pk}/agreement/consensus/{queued['id']}/").json()
+    assert run["job"]["message"].startswith("1 consensus draft sent for review")
+    assert run["clusters"] == 1 and run["finished_at"]
+    (created,) = run["created"]
     draft = Annotation.objects.get(pk=created)
     assert (draft.source, draft.state, draft.author) == (
         AnnotationSource.CONSENSUS,
@@ -97,6 +105,27 @@ def test_running_consensus_again_replaces_untouched_drafts_and_keeps_reviewed_on
     # Consensus drafts are no annotator's opinion: they never join the comparison; and the
     # object a reviewer has decided on gets no second draft.
     assert (third.clusters, third.kept, third.created) == (1, 1, [])
+
+
+def test_a_consensus_job_cancelled_while_it_runs_leaves_nothing_behind(cast, three_annotators):
+    from annotator.quality.agreement import run_consensus_job, start_consensus
+
+    run = start_consensus(three_annotators.area, cast.reviewer)
+    job = jobs.claim(run.job.pk)  # as a worker does before running it
+    reports = []
+
+    def cancelled_once_compared(share: float, message: str) -> bool:
+        reports.append(message)
+        if message.startswith("fusing"):
+            jobs.cancel(Job.objects.get(pk=job.pk))  # the owner's click, between two reports
+        return Job.set_progress(job, share, message)
+
+    job.set_progress = cancelled_once_compared
+    assert run_consensus_job(job) == "cancelled"
+    assert reports == ["comparing the annotators' polygons", "fusing 1 objects drawn by two or more annotators"]
+    assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+    assert not Annotation.objects.filter(source=AnnotationSource.CONSENSUS).exists()
+    assert ConsensusRun.objects.get(pk=run.pk).finished_at is None
 
 
 def test_a_bad_iou_threshold_or_an_unknown_area_is_refused(cast, client_for, three_annotators):

@@ -16,7 +16,7 @@ from annotator.api.base import ProjectScopedMixin
 from annotator.api.permissions import caller_role
 from annotator.api.quality import agreement_serializers as s
 from annotator.errors import NotFound
-from annotator.models import AssignedArea, Image
+from annotator.models import AssignedArea, ConsensusRun, Image
 from annotator.quality import agreement
 
 
@@ -27,7 +27,11 @@ class AgreementViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
 
     pagination_class = None
     schema = OneObjectSchema()
-    required_roles = {"list": access.AGREEMENT_READER, "consensus": access.CONSENSUS_MAKER}
+    required_roles = {
+        "list": access.AGREEMENT_READER,
+        "consensus": access.CONSENSUS_MAKER,
+        "consensus_run": access.CONSENSUS_MAKER,
+    }
 
     def _area(self, pk: int) -> AssignedArea:
         found = (
@@ -62,18 +66,26 @@ class AgreementViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         figures["allowed_actions"] = access.agreement_actions(caller_role(request, project))
         return Response(figures)
 
-    @extend_schema(request=s.ConsensusInputSerializer, responses={201: s.ConsensusRunSerializer})
+    @extend_schema(request=s.ConsensusInputSerializer, responses={202: s.ConsensusRunSerializer})
     @action(detail=False, methods=["post"])
     def consensus(self, request, project_pk=None):
+        """Queue a consensus run of an area (a Job, kind ``consensus``); poll ``job`` for its progress."""
         body = s.ConsensusInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        run = agreement.make_consensus_drafts(
+        run = agreement.start_consensus(
             self._area(body.validated_data["area"]), request.user, iou_threshold=body.validated_data["iou"]
         )
-        answer = {
-            "created": [a.pk for a in run.created],
-            "replaced": run.replaced,
-            "clusters": run.clusters,
-            "kept": run.kept,
-        }
-        return Response(s.ConsensusRunSerializer(answer).data, status=status.HTTP_201_CREATED)
+        return Response(s.ConsensusRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=s.ConsensusRunSerializer)
+    @action(detail=False, methods=["get"], url_path=r"consensus/(?P<run_pk>[0-9]{1,18})")
+    def consensus_run(self, request, project_pk=None, run_pk=None):
+        """One consensus run of the project with its job: what it made once the job succeeded."""
+        found = (
+            ConsensusRun.objects.filter(project=self.get_collection_project(), pk=int(run_pk))
+            .select_related("created_by", "job", "job__created_by", "job__target_type")
+            .first()
+        )
+        if found is None:
+            raise NotFound("No such consensus run in this project.")
+        return Response(s.ConsensusRunSerializer(found).data)
