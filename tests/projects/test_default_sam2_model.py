@@ -1,14 +1,11 @@
-"""``GEOPROMPT_SAM2_MODEL`` is the SAM2 model of new projects, created by the API or by load_demo."""
+"""``GEOPROMPT_SAM2_MODEL`` is the SAM2 model of new projects, created by the API or by load_demo
+(the demo's: tests/projects/test_demo_data.py)."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-
-import pytest
-from django.core.management import call_command
 
 from annotator.sam2.registry import MODELS
 from tests.support.rasters import REPO
@@ -33,26 +30,6 @@ def test_a_project_that_names_its_model_keeps_it(cast, client_for, settings):
     body = {"name": "Wetlands", "sam2_model": "sam2.1_hiera_base_plus"}
     response = client_for(cast.owner).post("/api/v1/projects/", body, format="json")
     assert response.json()["sam2_model"] == "sam2.1_hiera_base_plus"
-
-
-@pytest.mark.django_db
-def test_the_demo_project_gets_the_configured_model(settings, django_capture_on_commit_callbacks):
-    from annotator.models import Project
-
-    settings.SAM2_MODEL = "sam2.1_hiera_large"
-    with django_capture_on_commit_callbacks(execute=False):  # the demo image's ingest is not run
-        call_command("load_demo", stdout=io.StringIO())
-    assert Project.objects.get().sam2_model == "sam2.1_hiera_large"
-
-
-@pytest.mark.django_db
-def test_the_demo_owner_is_staff_so_the_demo_can_create_projects_and_invite(django_capture_on_commit_callbacks):
-    from django.contrib.auth import get_user_model
-
-    with django_capture_on_commit_callbacks(execute=False):
-        call_command("load_demo", stdout=io.StringIO())
-    people = {u.username: u.is_staff for u in get_user_model().objects.all()}
-    assert people == {"owner": True, "reviewer": False, "annotator": False}
 
 
 def _settings_in_a_child(model: str) -> subprocess.CompletedProcess:
