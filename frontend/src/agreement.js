@@ -71,7 +71,7 @@ export function mountAgreement(root, projectId) {
     const mayFuse = d.allowed_actions.includes("make_consensus");
     consensus.hidden = !mayFuse;
     consensusHint.hidden = !mayFuse || Boolean(scope.value);
-    consensus.disabled = !scope.value;
+    if (runBox.dataset.status !== "queued" && runBox.dataset.status !== "running") consensus.disabled = !scope.value;
     const alpha = d.overall.label_alpha === null ? "–" : figure(d.overall.label_alpha);
     body.replaceChildren(
       el("p", { dataset: { testid: "agreement-overall" } },
@@ -103,24 +103,79 @@ export function mountAgreement(root, projectId) {
     scope.append(...features.map((f) => el("option", { value: String(f.id) }, areaLabel(f))));
   }
 
-  consensus.addEventListener("click", async () => {
-    consensus.disabled = true;
-    const result = await api(`/api/v1/projects/${projectId}/agreement/consensus/`, {
-      method: "POST", body: { area: Number(scope.value), iou: Number(threshold.value) },
-    });
-    consensus.disabled = false;
-    if (!result.ok) {
-      toast(errorText(result), "error");
-      return;
-    }
-    const made = result.data.created.length;
-    const { replaced, kept } = result.data;
+  // A consensus run is a background job: its progress and outcome are shown under the toolbar.
+  const runStatus = el("p", { id: "consensus-status", class: "muted", hidden: true, "aria-live": "polite" });
+  const runBar = el("progress", { max: "1", value: "0", "aria-label": "Consensus progress" });
+  const cancelRun = el("button", { type: "button", id: "cancel-consensus", class: "button secondary" }, "Cancel");
+  const runBox = el("div", { id: "consensus-run", class: "toolbar", hidden: true, dataset: { testid: "consensus-run" } },
+    runBar, runStatus, cancelRun);
+  body.before(runBox);
+  let polling = null;
+
+  function outcome(run) {
+    const made = run.created.length;
+    const { replaced, kept } = run;
     let first = `${made} consensus draft${made === 1 ? "" : "s"} sent for review`;
     if (!made) first = kept ? "No new consensus draft" : "No object in this area was drawn by two or more annotators";
     const parts = [first];
     if (replaced) parts.push(`${replaced} untouched earlier draft${replaced === 1 ? "" : "s"} replaced`);
     if (kept) parts.push(`${kept} already reviewed or edited, left as ${kept === 1 ? "it is" : "they are"}`);
-    toast(`${parts.join("; ")}.`);
+    return `${parts.join("; ")}.`;
+  }
+
+  function showRun(run) {
+    const job = run.job;
+    runBox.hidden = false;
+    runStatus.hidden = false;
+    runBox.dataset.status = job.status;
+    runBar.value = job.progress || 0;
+    const running = job.status === "queued" || job.status === "running";
+    runBar.hidden = !running;
+    cancelRun.hidden = !running;
+    if (job.status === "queued") runStatus.textContent = "Consensus: waiting for a worker…";
+    else if (job.status === "running") runStatus.textContent = `Consensus: ${job.message || "starting"}…`;
+    else if (job.status === "succeeded") runStatus.textContent = outcome(run);
+    else if (job.status === "cancelled") runStatus.textContent = "Consensus cancelled: nothing was saved.";
+    else runStatus.textContent = `Consensus failed: ${job.error || "unknown error"}. Nothing was saved.`;
+    runStatus.className = job.status === "failed" ? "bad" : "muted";
+    consensus.disabled = running || !scope.value;
+  }
+
+  async function follow(runId) {
+    const result = await api(`/api/v1/projects/${projectId}/agreement/consensus/${runId}/`);
+    if (!result.ok) {
+      runStatus.hidden = false;
+      runStatus.textContent = errorText(result);
+      consensus.disabled = !scope.value;
+      return;
+    }
+    showRun(result.data);
+    const { status } = result.data.job;
+    if (status === "queued" || status === "running") polling = setTimeout(() => follow(runId), 1000);
+    else if (status === "succeeded") toast(outcome(result.data));
+  }
+
+  cancelRun.addEventListener("click", async () => {
+    const jobId = cancelRun.dataset.jobId;
+    if (!jobId) return;
+    const result = await api(`/api/v1/jobs/${jobId}/cancel/`, { method: "POST" });
+    if (!result.ok) toast(errorText(result), "error");
+  });
+
+  consensus.addEventListener("click", async () => {
+    consensus.disabled = true;
+    clearTimeout(polling);
+    const result = await api(`/api/v1/projects/${projectId}/agreement/consensus/`, {
+      method: "POST", body: { area: Number(scope.value), iou: Number(threshold.value) },
+    });
+    if (!result.ok) {
+      consensus.disabled = false;
+      toast(errorText(result), "error");
+      return;
+    }
+    cancelRun.dataset.jobId = String(result.data.job.id);
+    showRun(result.data);
+    polling = setTimeout(() => follow(result.data.id), 500);
   });
   scope.addEventListener("change", load);
   threshold.addEventListener("change", load);
