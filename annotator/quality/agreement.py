@@ -39,7 +39,9 @@ annotators by pixel majority: the members are rasterised on a grid in metres (ce
 half of the members are kept (sampled at cell centres), and the kept cells are polygonised
 and simplified by ``SMOOTHING_CELLS`` cells to take out the grid's staircase. The result is
 saved as a submitted annotation with source ``consensus``, the majority label and the
-members and figures in ``provenance``.
+members and figures in ``provenance``. Requests make a :class:`~annotator.models.ConsensusRun`
+row and a Job (kind ``consensus``, queue ``default``, :func:`start_consensus`); the runner
+calls :func:`make_consensus_drafts`, which is also the synchronous way in.
 
 Machine-made annotations (sources ``auto`` and ``consensus``) and deleted ones are never
 compared; every other live annotation with an author is, whatever its review state.
