@@ -15,9 +15,12 @@ is split into its stages by timing the functions it calls:
 
 Untrained weights never reach IoU 0.90, so every object takes all ``--max-clicks`` clicks:
 the worst case. A trained model stops an object after 5 clicks once it reaches 0.90.
+``--demo`` replaces the squares with the demo's approved ponds (``fixtures/demo/``, 46
+outlines of 0.15 to 37.5 ha) and evaluates the sample that ``manage.py load_demo`` queues
+(``annotator.demo``: 20 ponds, seed 0, up to 20 clicks): the demo evaluation's runtime.
 Prints the figures and, as the last line, one JSON object.
 
-    GEOPROMPT_DEBUG=true .venv/bin/python bench/evaluate.py [--objects 100] [--max-clicks 20]
+    GEOPROMPT_DEBUG=true .venv/bin/python bench/evaluate.py [--objects 100] [--max-clicks 20] [--demo]
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main() -> None:
     parser.add_argument("--max-clicks", type=int, default=20)
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--demo", action="store_true", help="the demo's ponds and evaluation sample instead of squares")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="geoprompt-bench-eval-"))
@@ -129,6 +133,22 @@ def main() -> None:
                     state="approved",
                 )
             )
+        if args.demo:
+            from annotator import demo
+
+            rows = [
+                Annotation(
+                    project=project,
+                    image=image,
+                    label_class=classes[1],
+                    author=user,
+                    geometry=MultiPolygon(GEOSGeometry(json.dumps(f["geometry"]), srid=4326), srid=4326),
+                    area_m2=f["properties"]["area_m2"],
+                    state="approved",
+                )
+                for f in demo.reference_features()
+            ]
+            args.max_clicks = demo.EVALUATION_MAX_CLICKS
         Annotation.objects.bulk_create(rows)
 
         watch = Stopwatch()
@@ -137,6 +157,10 @@ def main() -> None:
         watch.wrap(segment, "decode_in_window", "decode")
         watch.wrap(segment, "upsample", "upsample")
         params = evaluation.EvaluationParams(project.sam2_model, max_clicks=args.max_clicks)
+        if args.demo:
+            params = evaluation.EvaluationParams(
+                project.sam2_model, sample=demo.EVALUATION_SAMPLE, seed=demo.EVALUATION_SEED, max_clicks=args.max_clicks
+            )
         row = evaluation.create_evaluation(project, user, params)
         # The model is built before the clock starts (a worker keeps it between jobs).
         segment.decoder_model(project.sam2_model)
@@ -165,6 +189,7 @@ def main() -> None:
             json.dumps(
                 {
                     "bench": "evaluate",
+                    "demo": args.demo,
                     "objects": s["objects"],
                     "clicks": clicks,
                     "max_clicks": args.max_clicks,

@@ -54,7 +54,9 @@ export function mountAgreement(root, projectId) {
       "Each pair of annotators' polygons matched one to one where both were asked to work. F1 counts matched "
       + "polygons over all of both; IoU and the boundary distance (the median distance between the outlines, "
       + "in metres) describe the matched ones; α is Krippendorff's alpha of their labels (1 agree, 0 chance; "
-      + "– where all their labels are one class, so agreement cannot be told from chance)."),
+      + "– where all their labels are one class, so agreement cannot be told from chance). When nearly every "
+      + "object has the same class, agreement by chance is already high and a single disagreement pulls α to "
+      + "about 0: read it together with Same label."),
     el("div", { class: "toolbar" }, scope, threshold, consensus, consensusHint),
     body);
   root.append(section);
