@@ -9,7 +9,10 @@ Synthetic buildings (rotated rectangles 6-30 m wide, in EPSG:32614, metres) on a
 - ``fuse``: the pixel-majority consensus polygon of every cluster (no database);
 - ``end_to_end``: the same polygons stored as annotations (EPSG:4326) in a throwaway
   database (``test_agreement_bench_<pid>``), read back, projected to UTM and compared
-  (``project_agreement``, what ``GET /agreement/`` runs), unless ``--no-database``.
+  (``project_agreement``, what ``GET /agreement/`` runs), unless ``--no-database``;
+- ``consensus_job``: then a consensus run of one area over the whole scene, as the
+  ``consensus`` job runs it on a worker (``jobs.run_job`` here: compare, fuse every cluster,
+  write the drafts with their versions in one transaction), progress reports included.
 
 Prints the figures and, as the last line, one JSON object. The goal is ≤ 5 s for
 ``compare`` and for ``end_to_end``.
@@ -105,7 +108,7 @@ def main() -> None:
         agreement.fuse([cluster.outline(name, index)[1] for name, index in cluster.members])
     fuse_s = time.perf_counter() - start
 
-    end_to_end_s = None if args.no_database else end_to_end(outlines, figures)
+    end_to_end_s, consensus_s, drafts = (None, None, None) if args.no_database else end_to_end(outlines, figures)
 
     print(f"{total} polygons from {args.annotators} annotators, {len(result.clusters)} clusters")
     for row in figures["pairs"]:
@@ -121,6 +124,7 @@ def main() -> None:
         print(
             f"end to end from the database (read, project to UTM, compare, figures): {end_to_end_s:.3f} s (goal ≤ 5 s)"
         )
+        print(f"consensus job over the whole scene: {consensus_s:.3f} s, {drafts} drafts written")
     print(
         json.dumps(
             {
@@ -131,6 +135,8 @@ def main() -> None:
                 "compare_s": round(compare_s, 3),
                 "fuse_s": round(fuse_s, 3),
                 "end_to_end_s": None if end_to_end_s is None else round(end_to_end_s, 3),
+                "consensus_job_s": None if consensus_s is None else round(consensus_s, 3),
+                "consensus_drafts": drafts,
                 "goal_compare_s": 5.0,
                 "overall_label_alpha": figures["overall"]["label_alpha"],
                 "pairs": figures["pairs"],
@@ -139,9 +145,10 @@ def main() -> None:
     )
 
 
-def end_to_end(outlines: dict, expected: dict) -> float:
+def end_to_end(outlines: dict, expected: dict) -> tuple[float, float, int]:
     """Store the outlines (metres from ``ORIGIN_M``) as annotations in a throwaway database and
-    time ``project_agreement``; check that it finds the figures computed in memory."""
+    time ``project_agreement``; check that it finds the figures computed in memory. Then time
+    a consensus job of an area over the whole scene. Returns (agreement s, consensus s, drafts)."""
     import numpy as np
     import pyproj
     import shapely
@@ -191,7 +198,21 @@ def end_to_end(outlines: dict, expected: dict) -> float:
         seconds = time.perf_counter() - start
         stored = {tuple(p["annotators"]): p["matched"] for p in figures["pairs"]}
         assert stored == {tuple(p["annotators"]): p["matched"] for p in expected["pairs"]}, stored
-        return seconds
+
+        from annotator import jobs
+        from annotator.choices import JobStatus
+        from annotator.models import AssignedArea
+
+        owner = get_user_model().objects.create_user(username="owner")
+        Membership.objects.create(project=project, user=owner, role=Role.OWNER)
+        area = AssignedArea.objects.create(project=project, image=image, name="all", geometry=footprint)
+        run = agreement.start_consensus(area, owner)
+        start = time.perf_counter()
+        job = jobs.run_job(run.job.pk)
+        consensus_s = time.perf_counter() - start
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        run.refresh_from_db()
+        return seconds, consensus_s, len(run.created)
     finally:
         connection.creation.destroy_test_db(db_name, verbosity=0)
 

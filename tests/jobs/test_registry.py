@@ -19,6 +19,8 @@ EXPECTED_QUEUES = {
     JobKind.IMPORT: "default",
     # The evaluation replays clicks through the SAM2 decoder, so it runs where torch is loaded.
     JobKind.EVALUATE: "encode",
+    # Consensus drafts are vector geometry and a raster grid in metres: no torch.
+    JobKind.CONSENSUS: "default",
 }
 
 
@@ -37,6 +39,7 @@ def test_each_runner_lives_with_its_concept_and_no_service_imports_a_task_module
         JobKind.EXPORT: "annotator.exports.build",
         JobKind.IMPORT: "annotator.workflow.vector_import",
         JobKind.EVALUATE: "annotator.quality.evaluation",
+        JobKind.CONSENSUS: "annotator.quality.agreement",
     }
 
 
