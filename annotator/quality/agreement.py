@@ -76,6 +76,7 @@ from annotator.models import (
     Annotation,
     AnnotationSource,
     AnnotationState,
+    AnnotationVersion,
     AssignedArea,
     ConsensusRun,
     Image,
@@ -774,21 +775,20 @@ def make_consensus_drafts(
         AssignedArea.objects.select_for_update().filter(pk=area.pk).first()
         report(0.95, f"saving {len(fused_clusters)} consensus drafts")
         now = timezone.now()
-        replaced = 0
-        for old in untouched_consensus(area).select_for_update():
-            old.deleted_at = now
+        olds = list(untouched_consensus(area).select_for_update())
+        for old in olds:
+            old.deleted_at = old.updated_at = now
             old.version += 1
-            old.save(update_fields=["deleted_at", "version", "updated_at"])
-            version_row(old, VersionAction.DELETED, user).save()
-            replaced += 1
+        Annotation.objects.bulk_update(olds, ["deleted_at", "version", "updated_at"], batch_size=500)
+        AnnotationVersion.objects.bulk_create([version_row(old, VersionAction.DELETED, user) for old in olds])
+        replaced = len(olds)
         # Asked again under the lock: a reviewer may have decided on a draft meanwhile.
         settled = _settled_members(area)
         kept = sum(1 for members in member_sets if settled.intersection(members))
-        created = []
-        for found in fused_clusters:
-            if settled.intersection(found.members):
-                continue
-            annotation = Annotation(
+        # Written in bulk (two INSERTs in all): each draft as submitted (version 2), with the
+        # version rows of its creation (version 1, a draft) and of its submission.
+        created = [
+            Annotation(
                 project_id=area.project_id,
                 image=image,
                 label_class_id=found.label_id,
@@ -797,15 +797,20 @@ def make_consensus_drafts(
                 area_m2=geodesic_area_m2(found.geometry),
                 source=AnnotationSource.CONSENSUS,
                 provenance=found.provenance,
+                state=AnnotationState.SUBMITTED,
+                submitted_at=now,
+                version=2,
             )
-            annotation.save()
-            version_row(annotation, VersionAction.CREATED, user).save()
-            annotation.state = AnnotationState.SUBMITTED
-            annotation.submitted_at = now
-            annotation.version = 2
-            annotation.save(update_fields=["state", "submitted_at", "version", "updated_at"])
-            version_row(annotation, VersionAction.SUBMITTED, user).save()
-            created.append(annotation)
+            for found in fused_clusters
+            if not settled.intersection(found.members)
+        ]
+        Annotation.objects.bulk_create(created, batch_size=500)
+        versions = []
+        for annotation in created:
+            made = version_row(annotation, VersionAction.CREATED, user)
+            made.version, made.state = 1, AnnotationState.DRAFT
+            versions += [made, version_row(annotation, VersionAction.SUBMITTED, user)]
+        AnnotationVersion.objects.bulk_create(versions, batch_size=1000)
         outcome = ConsensusOutcome(created, replaced, len(agreement.clusters), kept)
         if before_commit is not None and not before_commit(outcome):
             raise ConsensusCancelled("the job no longer runs here")

@@ -77,6 +77,8 @@ def test_a_reviewer_makes_a_consensus_draft_that_enters_the_review_queue_for_oth
         cast.reviewer,
     )
     assert draft.label_class == three_annotators.house  # two votes of three
+    history = list(draft.versions.values_list("version", "action", "state", "user__username"))
+    assert history == [(1, "created", "draft", "reviewer"), (2, "submitted", "submitted", "reviewer")]
     members = sorted(a.pk for a in three_annotators.drawn[:3])
     assert sorted(draft.provenance["members"]) == members
     assert draft.provenance["member_count"] == 3
@@ -96,7 +98,9 @@ def test_running_consensus_again_replaces_untouched_drafts_and_keeps_reviewed_on
     first = make_consensus_drafts(area, cast.reviewer).created[0]
     second = make_consensus_drafts(area, cast.owner)
     assert second.replaced == 1
-    assert Annotation.objects.get(pk=first.pk).deleted_at is not None
+    replaced = Annotation.objects.get(pk=first.pk)
+    assert replaced.deleted_at is not None and replaced.version == 3
+    assert replaced.versions.get(version=3).action == "deleted"
     kept = second.created[0]
     review.transition(kept.pk, "approve", cast.reviewer)
     third = make_consensus_drafts(area, cast.owner)
