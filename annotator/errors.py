@@ -125,6 +125,45 @@ class AttributesRequired(Conflict):
     code = "attributes_required"
 
 
+# --- resumable uploads (tus) and imports by reference ---------------------------------
+
+
+class OffsetMismatch(Conflict):
+    """A tus PATCH whose Upload-Offset is not the bytes the server holds (tus: 409)."""
+
+    code = "offset_mismatch"
+
+
+class ChecksumMismatch(GeopromptError):
+    """A tus PATCH whose bytes do not match its Upload-Checksum (tus: 460); they are discarded."""
+
+    code = "checksum_mismatch"
+
+
+class TusVersionUnsupported(GeopromptError):
+    """A tus request without ``Tus-Resumable: 1.0.0`` (tus: 412)."""
+
+    code = "tus_version_unsupported"
+
+
+class UploadExpired(GeopromptError):
+    """A tus upload past its expiry (its parts are deleted, or about to be: tus: 410)."""
+
+    code = "upload_expired"
+
+
+class ImportRefused(PermissionDenied):
+    """Import by reference of a URL the deployment does not allow (not on the allowlist, a private address...)."""
+
+    code = "import_refused"
+
+
+class ImportUnreachable(InvalidInput):
+    """A URL to import that could not be read (no answer, an HTTP error, not a STAC item with that asset)."""
+
+    code = "import_unreachable"
+
+
 class CheckpointMissing(GeopromptError):
     """No SAM2 checkpoint file, and untrained weights are not allowed: the server's to fix."""
 
@@ -158,7 +197,13 @@ HTTP_STATUS: dict[str, int] = {
     "in_use": 409,
     "label_required": 409,
     "attributes_required": 409,
+    "offset_mismatch": 409,
     "too_large": 413,
+    "tus_version_unsupported": 412,
+    "upload_expired": 410,
+    "checksum_mismatch": 460,
+    "import_refused": 403,
+    "import_unreachable": 400,
     "unsupported_media_type": 415,
     "throttled": 429,
     "error": 500,

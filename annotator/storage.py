@@ -43,6 +43,8 @@ TEMP_PREFIX = "geoprompt-"
 # its local copy may lose the name, never the data (POSIX keeps an open file readable).
 STALE_TEMP_S = 3600
 PARTIAL_DIR = ".partial"
+# S3's smallest part of a multipart upload (but the last).
+S3_MIN_PART_BYTES = 5 * 1024 * 1024
 
 
 def _check_key(key: str) -> str:
@@ -142,10 +144,18 @@ class Storage:
         if self.is_local:
             with self._local_atomic(key) as tmp, open(tmp, "wb") as out:
                 return _copy_stream(stream, out, chunk_size)
-        with tempfile.NamedTemporaryFile(prefix=TEMP_PREFIX, suffix=".part", dir=temp_dir()) as out:
+        # A multipart upload, streamed: no local copy of the whole object (a resumable upload
+        # may be tens of GiB). The object appears only when the upload completes; a failure
+        # aborts it, leaving nothing.
+        out = self.fs.open(self.path(key), "wb", block_size=max(chunk_size, S3_MIN_PART_BYTES))
+        try:
             written = _copy_stream(stream, out, chunk_size)
-            out.flush()
-            self.fs.put_file(out.name, self.path(key))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                out.discard()
+            out.closed = True
+            raise
+        out.close()
         return written
 
     def put_bytes(self, data: bytes, key: str) -> None:

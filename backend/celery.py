@@ -16,7 +16,9 @@ app.autodiscover_tasks(["tasks"], related_name=None)
 
 @worker_ready.connect
 def sweep_temp_at_start(**kwargs) -> None:
-    """Delete the temporary files that killed workers left (export folders, local copies)."""
+    """Delete the temporary files that killed workers left (export folders, local copies) and expired uploads."""
+    from annotator.imagery.resumable import sweep_expired
     from annotator.storage import sweep_stale_temp
 
     sweep_stale_temp()
+    sweep_expired()

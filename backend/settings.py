@@ -48,6 +48,19 @@ TEMP_DIR = env_str("GEOPROMPT_TEMP_DIR", str(BASE_DIR / "var" / "tmp"))
 
 # Uploads: bytes, and pixels (width x height) accepted by ingest.
 MAX_UPLOAD_BYTES = env_int("GEOPROMPT_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+# Resumable (tus) uploads and imports by reference: the largest original in bytes (far above
+# the multipart limit: chunks go to storage, never to memory), the most bytes one PATCH may
+# carry (also the browser's chunk size), and the hours an unfinished upload is kept after
+# its last chunk (then its parts are deleted: annotator.imagery.resumable.sweep_expired).
+MAX_RESUMABLE_UPLOAD_BYTES = env_int("GEOPROMPT_MAX_RESUMABLE_UPLOAD_BYTES", 50 * 1024**3, minimum=1)
+RESUMABLE_CHUNK_BYTES = env_int("GEOPROMPT_RESUMABLE_CHUNK_BYTES", 32 * 1024**2, minimum=1024)
+RESUMABLE_UPLOAD_EXPIRY_H = env_int("GEOPROMPT_RESUMABLE_UPLOAD_EXPIRY_H", 24, minimum=1)
+# Import by reference (annotator.imagery.references): the hosts (https) and s3://bucket
+# entries an owner may import from; empty disables the feature. "http://host" allows plain
+# HTTP for that host. IMPORT_ALLOW_LOOPBACK lets a URL resolve to loopback addresses (never
+# private, link-local...): for the test suite's local servers only, never in production.
+IMPORT_ALLOWLIST = env_list("GEOPROMPT_IMPORT_ALLOWLIST", [])
+IMPORT_ALLOW_LOOPBACK = env_bool("GEOPROMPT_IMPORT_ALLOW_LOOPBACK", False)
 MAX_IMAGE_PIXELS = env_int("GEOPROMPT_MAX_IMAGE_PIXELS", 40_000 * 40_000, minimum=1)
 # Statistics are computed on a decimated read of at most this many pixels.
 STATS_MAX_PIXELS = env_int("GEOPROMPT_STATS_MAX_PIXELS", 4_000_000, minimum=1024)

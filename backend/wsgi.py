@@ -31,10 +31,18 @@ def _load_decoder() -> None:
 
 
 def _sweep_temp() -> None:
-    """Delete the temporary files that killed web processes left (uploads cut off mid-way)."""
+    """Delete the temporary files that killed web processes left (uploads cut off mid-way) and expired
+    resumable uploads (a database that is not up yet only postpones that to the next upload created)."""
+    import logging
+
+    from annotator.imagery.resumable import sweep_expired
     from annotator.storage import sweep_stale_temp
 
     sweep_stale_temp()
+    try:
+        sweep_expired()
+    except Exception:
+        logging.getLogger(__name__).warning("could not sweep expired uploads", exc_info=True)
 
 
 _sweep_temp()

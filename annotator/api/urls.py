@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from annotator.api.assignments import views as assignment_views
 from annotator.api.exports import views as export_views
+from annotator.api.imagery import uploads as upload_views
 from annotator.api.imagery import views as imagery_views
 from annotator.api.jobs import views as job_views
 from annotator.api.projects import views as project_views
@@ -55,5 +56,8 @@ urlpatterns = [
     path("images/<int:pk>/segment", segment_views.ImageSegmentView.as_view(), name="image-segment"),
     # The same view with a trailing slash; left out of the schema so that it has one operation.
     path("images/<int:pk>/segment/", segment_views.ImageSegmentView.as_view(schema=None)),
+    # Resumable uploads: the tus 1.0.0 protocol (annotator/imagery/resumable.py).
+    path("projects/<int:project_pk>/uploads/", upload_views.UploadCollectionView.as_view(), name="tus-uploads"),
+    path("projects/<int:project_pk>/uploads/<uuid:upload_id>/", upload_views.UploadView.as_view(), name="tus-upload"),
     path("", include(router.urls)),
 ]

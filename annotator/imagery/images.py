@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
 from annotator import jobs
-from annotator.choices import JobKind
-from annotator.errors import InvalidInput
+from annotator.choices import ImageStatus, JobKind
+from annotator.errors import GeopromptError, InvalidInput
 from annotator.imagery.ingest import ingest_image, stretch_for
 from annotator.models import Image, Job, Project
 from annotator.storage import get_storage
+
+logger = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 255
 
@@ -57,12 +60,58 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
     return image, job
 
 
+def create_pending(project: Project, user, name: str, *, size: int = 0, source_url: str = "") -> tuple[Image, Job]:
+    """An image whose original is not stored yet, and its ingest job (in the caller's transaction).
+
+    The ingest job first stores the original (:func:`store_original`): the parts of a
+    finished resumable upload, or the raster of an import by reference (``source_url``).
+    """
+    with transaction.atomic():
+        image = Image.objects.create(
+            project=project, name=clean_name(name), uploaded_by=user, original_size=size, source_url=source_url
+        )
+        job = jobs.enqueue(JobKind.INGEST, project, image, user)
+    return image, job
+
+
+def store_original(image: Image, progress=lambda fraction, message: None) -> None:
+    """Put an image's original in storage if it is not there yet (a no-op for multipart uploads).
+
+    A failure leaves the image ``failed`` with a message and nothing of it in storage; a
+    resumable upload's parts are kept, so a retry of the job can assemble them again.
+    """
+    from annotator.imagery import references, resumable
+
+    if image.original_key:
+        return
+    try:
+        progress(0.01, "storing the original")
+        if not resumable.assemble(image):
+            if not image.source_url:
+                raise InvalidInput("The image has no original: its upload did not finish.")
+            references.copy_original(image)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            get_storage().delete_prefix(image.storage_prefix)
+        if isinstance(exc, GeopromptError):
+            message = exc.message
+        else:
+            logger.exception("storing the original of image %s failed", image.pk)
+            message = (
+                "Storing the original failed because of an error on the server; the details are in the worker's log."
+            )
+        Image.objects.filter(pk=image.pk).update(status=ImageStatus.FAILED, error=message, original_key="")
+        raise
+
+
 @jobs.register(JobKind.INGEST)
 def run_ingest_job(job: Job) -> str:
-    """Runner of ``ingest`` jobs: validate the upload, compute statistics, write the COG, queue the encode."""
+    """Runner of ``ingest`` jobs: store the original if it is elsewhere, validate it, compute
+    statistics, write the COG, queue the encode."""
     from annotator.sam2.encode_jobs import start_encode
 
     image = Image.objects.get(pk=job.target_id)
+    store_original(image, progress=job.set_progress)
     ingest_image(image, progress=job.set_progress)
     # The SAM2 encode job follows every successful ingest (queue "encode").
     start_encode(image, job.created_by)

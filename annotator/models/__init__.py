@@ -18,6 +18,7 @@ from annotator.models.feature import FeatureTile
 from annotator.models.image import Image
 from annotator.models.job import Job
 from annotator.models.project import Invitation, LabelClass, Membership, Project
+from annotator.models.upload import ResumableUpload
 
 __all__ = [
     "Annotation",
@@ -37,6 +38,7 @@ __all__ = [
     "Membership",
     "ModelEvaluation",
     "Project",
+    "ResumableUpload",
     "ReviewComment",
     "VectorImport",
     "VersionAction",

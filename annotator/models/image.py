@@ -17,6 +17,9 @@ class Image(models.Model):
     name = models.CharField(max_length=255)
     original_key = models.CharField(max_length=500, blank=True, help_text="storage key of the upload")
     original_size = models.BigIntegerField(default=0, help_text="bytes")
+    source_url = models.CharField(
+        max_length=2048, blank=True, help_text="imported by reference: the raster's s3:// or https:// URL"
+    )
     cog_key = models.CharField(max_length=500, blank=True, help_text="storage key of the COG")
     status = models.CharField(max_length=16, choices=ImageStatus.choices, default=ImageStatus.UPLOADED)
     error = models.TextField(blank=True)

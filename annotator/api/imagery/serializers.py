@@ -101,6 +101,21 @@ class ImageUploadSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
 
+class ImageImportSerializer(serializers.Serializer):
+    url = serializers.CharField(
+        max_length=2048, help_text="s3://bucket/key, an https:// URL of a GeoTIFF/COG, or of a STAC item."
+    )
+    asset = serializers.CharField(
+        required=False, max_length=100, help_text="The STAC item's asset to import (default: visual)."
+    )
+    name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+
+class ImageImportedSerializer(serializers.Serializer):
+    image = ImageSerializer()
+    job = serializers.DictField(help_text="The ingest job (it copies the raster first).")
+
+
 class ImageUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, max_length=255)
     band_mapping = serializers.ListField(child=serializers.IntegerField(), required=False)

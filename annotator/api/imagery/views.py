@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotator import jobs
 from annotator.api.base import ProjectScopedMixin
-from annotator.api.imagery.serializers import ImageSerializer, ImageUpdateSerializer, ImageUploadSerializer
+from annotator.api.imagery.serializers import (
+    ImageImportedSerializer,
+    ImageImportSerializer,
+    ImageSerializer,
+    ImageUpdateSerializer,
+    ImageUploadSerializer,
+)
+from annotator.api.jobs.serializers import job_summary
 from annotator.api.permissions import ProjectRolePermission
 from annotator.imagery import images as image_service
+from annotator.imagery import references
 from annotator.models import Image, Project
 from annotator.sam2 import encoding as encoding_service
 
@@ -43,6 +52,22 @@ class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.Ge
             project, upload.validated_data["file"], request.user, upload.validated_data.get("name", "")
         )
         return Response(ImageSerializer(image, context=self.get_serializer_context()).data, status=201)
+
+    @extend_schema(request=ImageImportSerializer, responses={202: ImageImportedSerializer})
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[JSONParser])
+    def import_reference(self, request, *args, **kwargs):
+        """Add imagery by reference (owners): the URL is checked (allowlist, public addresses, each
+        redirect) and a STAC item's asset found now; the ingest job copies the raster, then ingests it."""
+        project = self.get_collection_project()
+        body = ImageImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        source = references.resolve_source(data["url"], data.get("asset"))
+        image, job = image_service.create_pending(
+            project, request.user, data.get("name") or source.name, size=source.size or 0, source_url=source.url
+        )
+        context = self.get_serializer_context()
+        return Response({"image": ImageSerializer(image, context=context).data, "job": job_summary(job)}, status=202)
 
 
 class ImageViewSet(
