@@ -51,6 +51,8 @@ def project_detail(request, project_id: int):
         images=project.images.all(),
         sam2_models=list(MODELS),
         invitation_days=settings.INVITATION_MAX_AGE_DAYS,
+        upload_chunk_bytes=settings.RESUMABLE_CHUNK_BYTES,
+        import_enabled=bool(settings.IMPORT_ALLOWLIST),
     )
 
 

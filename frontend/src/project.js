@@ -1,4 +1,4 @@
-// Project page: images with live ingest/encode progress, upload with a progress bar,
+// Project page: images with live ingest/encode progress, resumable upload with a progress bar, import by URL,
 // members and roles, invitation links, label classes (labels.js), the project's SAM2 model, its name,
 // and deleting images or the whole project (owners change them).
 import { api, el, errorText, percent, toast } from "./common.js";
@@ -7,6 +7,7 @@ import "./labels.js"; // label classes, their attributes and the label rule
 import { showProjectProgress } from "./progress.js";
 import { bandsEditable, openBandsDialog } from "./bands.js";
 import { deleteImage } from "./images.js";
+import { setupImportByUrl, setupUploads } from "./uploads.js";
 
 const root = document.getElementById("project");
 const projectId = root.dataset.projectId;
@@ -94,46 +95,9 @@ async function loadImages() {
   if (busy) pollTimer = setTimeout(loadImages, 1000);
 }
 
-// Upload through XHR: fetch() cannot report upload progress.
-const uploadForm = document.getElementById("upload-form");
-if (uploadForm) {
-  const bar = document.getElementById("upload-progress");
-  const note = document.getElementById("upload-note");
-  uploadForm.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const file = uploadForm.elements.file.files[0];
-    if (!file) return;
-    const data = new FormData();
-    data.append("file", file);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", `${base}/images/`);
-    xhr.setRequestHeader("X-CSRFToken", uploadForm.elements.csrfmiddlewaretoken.value);
-    xhr.setRequestHeader("Accept", "application/json");
-    bar.hidden = false;
-    bar.value = 0;
-    note.textContent = `Uploading ${file.name}…`;
-    xhr.upload.addEventListener("progress", (e) => {
-      if (e.lengthComputable) {
-        bar.value = e.loaded / e.total;
-        note.textContent = `Uploading ${file.name}: ${percent(e.loaded / e.total)} of ${(e.total / 1048576).toFixed(1)} MiB`;
-      }
-    });
-    xhr.addEventListener("load", () => {
-      let body = {};
-      try { body = JSON.parse(xhr.responseText); } catch { /* not JSON */ }
-      if (xhr.status === 201) {
-        bar.value = 1;
-        note.textContent = `Uploaded ${body.name}; ingest queued.`;
-        uploadForm.reset();
-        loadImages();
-      } else {
-        note.textContent = `Upload refused: ${errorText({ status: xhr.status, data: body })}`;
-      }
-    });
-    xhr.addEventListener("error", () => { note.textContent = "Upload failed: the connection was lost."; });
-    xhr.send(data);
-  });
-}
+// Adding imagery (owners): resumable uploads (tus) and import by URL (uploads.js).
+setupUploads({ base, onUploaded: loadImages });
+setupImportByUrl({ base, onImported: loadImages });
 
 // --- members ------------------------------------------------------------------------
 const ROLES = ["owner", "reviewer", "annotator", "viewer"];
