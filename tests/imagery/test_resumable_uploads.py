@@ -17,18 +17,9 @@ from annotator.models import Image, Job, ResumableUpload
 from annotator.storage import get_storage
 from tests.support import tus
 from tests.support.rasters import data_file
-from tests.support.s3 import CREDENTIALS, S3Server
+from tests.support.s3 import CREDENTIALS
 
 RASTER = "rgba_uint16_utm12.tif"
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory):
-    server = S3Server(tmp_path_factory.mktemp("s3") / "s3.log")
-    server.start()
-    server.create_bucket("deployment")
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])
