@@ -10,7 +10,11 @@ import { defaultOptions, Upload } from "tus-js-client";
 import { api, csrfToken, el, errorText, percent } from "./common.js";
 
 const MIB = 1048576;
-const mib = (bytes) => `${(bytes / MIB).toFixed(1)} MiB`;
+function mib(bytes) {
+  if (bytes < MIB) return `${(bytes / 1024).toFixed(1)} KiB`;
+  if (bytes < 1024 * MIB) return `${(bytes / MIB).toFixed(1)} MiB`;
+  return `${(bytes / (1024 * MIB)).toFixed(2)} GiB`;
+}
 
 function tusError(error) {
   const response = error && error.originalResponse;
@@ -47,6 +51,10 @@ export function setupUploads({ base, onUploaded }) {
       }
       const offset = Number(response.headers.get("Upload-Offset")) || 0;
       const length = Number(response.headers.get("Upload-Length")) || entry.size || 0;
+      if (length && offset >= length) {
+        await defaultOptions.urlStorage.removeUpload(entry.urlStorageKey);  // complete: its image is in the list
+        continue;
+      }
       const name = (entry.metadata && entry.metadata.filename) || "a file";
       items.push(el("li", { dataset: { testid: "unfinished-upload" } },
         el("strong", {}, name), ` · ${percent(length ? offset / length : 0)} uploaded (${mib(offset)} of ${mib(length)})`,
