@@ -369,9 +369,10 @@ def copy_original(image: Image) -> None:
             raise ImportUnreachable(f"{reference.url} could not be read.", field="url") from exc
     else:
         _final, response = open_https(reference.url)
-        _check_size(_content_length(response))
         source = response
     try:
+        if isinstance(source, urllib3.BaseHTTPResponse):
+            _check_size(_content_length(source))
         written = storage.put_stream(_BoundedReader(source, limit), key, chunk_size=COPY_BLOCK)
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise ImportUnreachable(f"Reading {reference.host} stopped: {exc.__class__.__name__}.", field="url") from exc

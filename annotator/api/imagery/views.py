@@ -1,4 +1,4 @@
-"""API of images: upload, list, detail, band mapping, delete."""
+"""API of images: upload, import by reference, list, detail, band mapping, delete (tus uploads: uploads.py)."""
 
 from __future__ import annotations
 
