@@ -174,13 +174,18 @@ class _CountingReader:
         self.stream = stream
         self.remaining = limit
         self.received = 0
+        self.cut_off = False  # the client went away mid-body
         self.sha1 = hashlib.sha1(usedforsecurity=False)
 
     def read(self, size: int = -1) -> bytes:
         if self.remaining <= 0:
             return b""
         size = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = self.stream.read(min(size, READ_BLOCK))
+        try:
+            data = self.stream.read(min(size, READ_BLOCK))
+        except OSError:
+            self.cut_off = True
+            raise
         self.remaining -= len(data)
         self.received += len(data)
         self.sha1.update(data)
@@ -228,8 +233,14 @@ def receive_chunk(
     reader = _CountingReader(stream, size)
     try:
         storage.put_stream(reader, key, chunk_size=READ_BLOCK)
-    except BaseException:
+    except BaseException as exc:
         storage.delete(key)
+        if reader.cut_off:
+            # Django's UnreadablePostError: the client went away mid-body.
+            raise InvalidInput(
+                f"The request ended after {reader.received} of its {size} bytes; nothing of it was kept.",
+                field="Content-Length",
+            ) from exc
         raise
     try:
         if reader.received != size:

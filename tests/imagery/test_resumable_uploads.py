@@ -7,6 +7,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.http import UnreadablePostError
 from django.utils import timezone
 
 from annotator.errors import InvalidInput
@@ -119,10 +120,22 @@ def test_only_owners_speaking_tus_1_0_0_reach_the_endpoint(cast, client_for):
     assert "checksum" in options["Tus-Extension"] and options["Tus-Checksum-Algorithm"] == "sha1"
 
 
+class DroppedConnection(io.BytesIO):
+    """A request body whose client goes away after what it holds (Django raises UnreadablePostError)."""
+
+    def read(self, size=-1):
+        data = super().read(size)
+        if not data:
+            raise UnreadablePostError("connection reset")
+        return data
+
+
 def test_a_part_cut_off_mid_way_keeps_nothing(cast):
     upload = resumable.create_upload(cast.project, cast.owner, "100", tus.metadata(filename="a.tif"))
     with pytest.raises(InvalidInput):
         resumable.receive_chunk(upload, "0", "60", None, io.BytesIO(b"x" * 30), cast.owner)
+    with pytest.raises(InvalidInput):
+        resumable.receive_chunk(upload, "0", "60", None, DroppedConnection(b"x" * 30), cast.owner)
     upload.refresh_from_db()
     assert upload.offset == 0 and upload.parts == []
     assert get_storage().list_keys(upload.storage_prefix) == []
