@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotator', '0011_model_evaluation'),
+        ('annotator', '0013_consensus_job'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
