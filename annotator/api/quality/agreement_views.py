@@ -77,7 +77,10 @@ class AgreementViewSet(ProjectScopedMixin, viewsets.GenericViewSet):
         )
         return Response(s.ConsensusRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses=s.ConsensusRunSerializer)
+    @extend_schema(
+        responses=s.ConsensusRunSerializer,
+        parameters=[OpenApiParameter("run_pk", int, OpenApiParameter.PATH, description="the consensus run's id")],
+    )
     @action(detail=False, methods=["get"], url_path=r"consensus/(?P<run_pk>[0-9]{1,18})")
     def consensus_run(self, request, project_pk=None, run_pk=None):
         """One consensus run of the project with its job: what it made once the job succeeded."""
