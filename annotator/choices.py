@@ -43,3 +43,10 @@ class JobStatus(models.TextChoices):
 
 
 FINISHED_JOB_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class EncodePriority(models.IntegerChoices):
+    """Why a window was asked for ahead of the raster order; lower is encoded first."""
+
+    CLICK = 0, "A click waits for it"
+    VIEW = 1, "In view of an open annotate page"

@@ -104,6 +104,18 @@ class InvitationExpired(Conflict):
     code = "invitation_expired"
 
 
+class EncodingArea(Conflict):
+    """A click on windows whose SAM2 features are not stored yet: they are being encoded first; retry."""
+
+    code = "encoding_area"
+
+
+class EncodingFailed(Conflict):
+    """The encode job that had a click's windows failed; a new click asks again."""
+
+    code = "encoding_failed"
+
+
 # --- label rules: label classes in use, what a submit needs ---------------------------
 
 
@@ -196,6 +208,8 @@ HTTP_STATUS: dict[str, int] = {
     "invitation_expired": 409,
     "in_use": 409,
     "label_required": 409,
+    "encoding_area": 409,
+    "encoding_failed": 409,
     "attributes_required": 409,
     "offset_mismatch": 409,
     "too_large": 413,

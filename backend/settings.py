@@ -11,6 +11,7 @@ from backend.env import (
     database_from_url,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_secret,
@@ -92,6 +93,8 @@ SAM2_BATCH_SIZE = env_int("GEOPROMPT_SAM2_BATCH_SIZE", 1, minimum=1)
 SAM2_WINDOW_STRIDE = env_int("GEOPROMPT_SAM2_WINDOW_STRIDE", 768, minimum=1)
 SAM2_FEATURE_CACHE_BYTES = env_int("GEOPROMPT_SAM2_FEATURE_CACHE_BYTES", 512 * 1024**2, minimum=0)
 SAM2_PROMPT_SESSION_TTL_S = env_int("GEOPROMPT_SAM2_PROMPT_SESSION_TTL_S", 1800, minimum=1)
+# Seconds a click waits for its windows to be encoded on demand before answering 409 encoding_area.
+SAM2_ON_DEMAND_WAIT_S = env_float("GEOPROMPT_SAM2_ON_DEMAND_WAIT_S", 4.0, minimum=0.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -14,7 +14,7 @@ from annotator.models.annotation import (
 from annotator.models.consensus import ConsensusRun
 from annotator.models.evaluation import ModelEvaluation
 from annotator.models.export import Export, ExportFormat
-from annotator.models.feature import FeatureTile
+from annotator.models.feature import EncodeRequest, FeatureTile
 from annotator.models.image import Image
 from annotator.models.job import Job
 from annotator.models.project import Invitation, LabelClass, Membership, Project
@@ -28,6 +28,7 @@ __all__ = [
     "AssignedArea",
     "CommentThread",
     "ConsensusRun",
+    "EncodeRequest",
     "Export",
     "ExportFormat",
     "FeatureTile",

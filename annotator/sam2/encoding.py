@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,8 +33,10 @@ from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.errors import Conflict
 from annotator.imagery.ingest import GDAL_SAFE_ENV, stretch_to_uint8
 from annotator.models import FeatureTile, Image, Job
+from annotator.sam2 import priority
 from annotator.sam2.encode_jobs import active_encode_jobs, features_prefix
 from annotator.sam2.features import FEATURE_NAMES, save_window_features
+from annotator.sam2.priority import window_id
 from annotator.sam2.registry import CheckpointMissing, LoadedModel, load_model, model_identity
 from annotator.sam2.windows import FEATURE_BYTES_PER_WINDOW, WINDOW_SIZE, Window, plan_windows
 from annotator.storage import get_storage
@@ -198,11 +200,6 @@ class EncodeResult:
         return text + (" - UNTRAINED weights, masks are meaningless" if self.untrained else "")
 
 
-def _batches(items: list[Window], size: int) -> Iterator[list[Window]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _check_cancelled(job: Job | None) -> None:
     """Raise EncodeCancelled once the row is cancelled, ClaimLost once another run holds it (one query)."""
     if job is None:
@@ -293,6 +290,7 @@ def encode_windows(
     loaded = load_model(model_name)
     key = cache_key(image, model_name, loaded.checkpoint_digest)
     delete_stale_features(image, keep=key)
+    priority.forget_stored(image, key)
     done = set(FeatureTile.objects.filter(image=image, cache_key=key).values_list("level", "row_off", "col_off"))
     todo = [w for w in requested if (w.level, w.row_off, w.col_off) not in done]
     already = len(requested) - len(todo)
@@ -301,6 +299,18 @@ def encode_windows(
     report(already / len(requested), f"{already}/{len(requested)} windows stored{untrained_note}")
     storage = get_storage()
     encoded = 0
+    remaining = {window_id(w): w for w in todo}  # plan order
+
+    def next_batch(exclude: frozenset = frozenset()) -> tuple[list[Window], int]:
+        """The next ``batch_size`` windows in the order of need now, and how many asked-for ones wait."""
+        waiting = [r for r in priority.pending_requests(image, key) if r.window in remaining]
+        left = [w for k, w in remaining.items() if k not in exclude]
+        ordered = priority.order_windows(left, waiting, priority.area_windows(image, left))
+        return ordered[:batch_size], len(waiting)
+
+    def read(batch: list[Window]) -> list[np.ndarray]:
+        return [read_window_rgb(src, image, w) for w in batch]
+
     try:
         with (
             rasterio.Env(**GDAL_SAFE_ENV),
@@ -308,27 +318,35 @@ def encode_windows(
             rasterio.open(cog_path) as src,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode-read") as reader,
         ):
-            batches = list(_batches(todo, batch_size))
-            # Reading the next batch overlaps with encoding the current one.
-            pending = (
-                reader.submit(lambda b: [read_window_rgb(src, image, w) for w in b], batches[0]) if batches else None
-            )
-            for index, batch in enumerate(batches):
+            # Reading the next batch overlaps with encoding the current one; the order of need
+            # is read again after every batch, and a prefetched batch that a click has
+            # overtaken is put back (read again later) instead of encoded first.
+            prefetched: tuple[list[Window], object] | None = None
+            while remaining:
                 _check_cancelled(job)
-                windows_rgb = pending.result()
-                if index + 1 < len(batches):
-                    pending = reader.submit(lambda b: [read_window_rgb(src, image, w) for w in b], batches[index + 1])
+                batch, _waiting = next_batch()
+                ids = [window_id(w) for w in batch]
+                if prefetched is not None and [window_id(w) for w in prefetched[0]] == ids:
+                    windows_rgb = prefetched[1].result()
+                else:
+                    windows_rgb = reader.submit(read, batch).result()
+                following, _ = next_batch(exclude=frozenset(ids))
+                prefetched = (following, reader.submit(read, following)) if following else None
                 features = encode_batch(loaded, windows_rgb)
                 for window, tensors in zip(batch, features, strict=True):
                     _store_window(image, loaded, key, window, tensors)
+                    del remaining[window_id(window)]
+                priority.forget_stored(image, key)
                 encoded += len(batch)
                 stored = already + encoded
                 elapsed = time.monotonic() - started
                 eta = elapsed / encoded * (len(todo) - encoded)
+                waiting = sum(1 for r in priority.pending_requests(image, key) if r.window in remaining)
+                where = f"{waiting} asked-for window(s) waiting" if waiting else "every asked-for window ready"
                 report(
                     stored / len(requested),
                     f"{stored}/{len(requested)} windows, {encoded / elapsed:.2f} windows/s, "
-                    f"ETA {_eta_text(eta)}{untrained_note}",
+                    f"ETA {_eta_text(eta)}; {where}{untrained_note}",
                 )
     except EncodeCancelled:
         if not active_encode_jobs(image).exclude(pk=job.pk if job else None).exists():

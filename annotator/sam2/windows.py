@@ -145,6 +145,50 @@ def windows_holding(
     return windows
 
 
+def windows_intersecting(
+    width: int,
+    height: int,
+    transform: Affine,
+    bounds: tuple[float, float, float, float],
+    levels: range | None = None,
+    size: int = WINDOW_SIZE,
+    stride: int = 768,
+) -> list[Window]:
+    """The windows of :func:`plan_windows` that overlap the rectangle ``bounds``, by arithmetic.
+
+    Args:
+        width, height, transform, size, stride: as for :func:`plan_windows`.
+        bounds: (col_min, row_min, col_max, row_max) in level-0 image pixels, float.
+        levels: the levels to look at (every level by default).
+    Returns:
+        Windows ordered by level, then row, then column.
+    """
+    col_min, row_min, col_max, row_max = bounds
+    count = level_count(width, height, size)
+    windows = []
+    for level in levels if levels is not None else range(count):
+        if not 0 <= level < count:
+            continue
+        level_w, level_h = level_shape(width, height, level)
+        rows = _offsets_overlapping(level_h, height, level, row_min, row_max, size, stride)
+        cols = _offsets_overlapping(level_w, width, level, col_min, col_max, size, stride)
+        windows.extend(_window(width, height, transform, level, c, r, size) for r in rows for c in cols)
+    return windows
+
+
+def _offsets_overlapping(
+    level_length: int, length: int, level: int, low: float, high: float, size: int, stride: int
+) -> list[int]:
+    """Window starts (level pixels) along one axis whose level-0 span overlaps [low, high] (level-0 pixels)."""
+    factor = 2**level
+    span = min(size, level_length) * factor
+    return [
+        offset
+        for offset in axis_offsets(level_length, size, stride)
+        if offset * factor <= high and low <= min(offset * factor + span, length)
+    ]
+
+
 def _offsets_holding(
     level_length: int, length: int, level: int, low: float, high: float, size: int, stride: int, slack: float
 ) -> list[int]:

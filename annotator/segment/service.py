@@ -30,16 +30,14 @@ from pyproj.exceptions import CRSError
 from sam2.utils.amg import calculate_stability_score
 from shapely.geometry import MultiPolygon
 
-from annotator.choices import ImageStatus, JobKind
-from annotator.errors import Conflict, InvalidInput, NotFound
+from annotator.errors import InvalidInput, NotFound
 from annotator.geometry import split_antimeridian
-from annotator.jobs import latest_job_for
 from annotator.models import FeatureTile, Image
 from annotator.sam2 import decoder, features
 from annotator.sam2.encoding import current_cache_key, image_affine
 from annotator.sam2.registry import LoadedModel, load_decoder
 from annotator.sam2.windows import WINDOW_SIZE, windows_holding
-from annotator.segment import outline, prompt_sessions
+from annotator.segment import on_demand, outline, prompt_sessions
 
 # Prompts closer than this many window pixels to a cut window edge count as touching it.
 EDGE_PX = 2
@@ -537,20 +535,6 @@ def _session_lock(session_id: str) -> threading.Lock:
     return _SESSION_LOCKS[int.from_bytes(digest, "big") % len(_SESSION_LOCKS)]
 
 
-def ensure_encoded(image: Image) -> None:
-    """Raise 409 with the encode job's state and progress unless the image's features are ready."""
-    if image.status == ImageStatus.ENCODED:
-        return
-    job = latest_job_for(image, JobKind.ENCODE)
-    job_info = None
-    if job is not None:
-        job_info = {"id": job.pk, "status": job.status, "progress": job.progress, "message": job.message}
-    raise Conflict(
-        f"The image is {image.status}; it can be segmented once its SAM2 features are encoded.",
-        extra={"image_status": image.status, "job": job_info},
-    )
-
-
 def segment(image: Image, request: SegmentRequest) -> Segmentation:
     """Decode the prompts into a GeoJSON Feature (EPSG:4326) with score, level, window, timings.
 
@@ -559,11 +543,13 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
     better result returned (the one whose mask is not cut, else the higher score).
     """
     started = time.perf_counter()
-    ensure_encoded(image)
+    partial = on_demand.needs_on_demand(image)
     if not request.positive and request.box is None:
         raise InvalidInput("Give at least one positive point or a box.", field="positive")
     session_id = prompt_sessions.check_session_id(request.session_id)
     prompts = prompts_to_pixels(image, request.positive, request.negative, request.box, request.crs)
+    if partial:
+        on_demand.ensure_windows(image, prompts)
     refs = candidate_windows(image, prompts)
     if not refs and not FeatureTile.objects.filter(image=image, cache_key=current_cache_key(image)).exists():
         raise NotFound("The image's SAM2 features are missing; encode it again.")
