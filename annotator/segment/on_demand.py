@@ -26,7 +26,7 @@ from annotator.errors import Conflict, EncodingArea, EncodingFailed
 from annotator.jobs import latest_job_for
 from annotator.models import EncodeRequest, FeatureTile, Image
 from annotator.sam2 import encode_jobs, priority
-from annotator.sam2.encoding import current_cache_key, image_affine
+from annotator.sam2.encoding import current_cache_key, encoding_summary, image_affine
 from annotator.sam2.priority import WindowId, window_id
 from annotator.sam2.windows import Window, windows_holding
 
@@ -171,3 +171,40 @@ def _failed(image: Image, key: str, needed: list[WindowId], job) -> None:
 
 def _job_info(job) -> dict:
     return {"id": job.pk, "status": job.status, "progress": job.progress, "message": job.message}
+
+
+def report_view(image: Image, bbox: tuple[float, float, float, float]) -> dict:
+    """An annotate page's view: ask for its windows (priority VIEW) and say how many are ready.
+
+    Args:
+        image: the image on the page.
+        bbox: the view, (west, south, east, north) in EPSG:4326 degrees.
+    Returns:
+        ``{"windows": n, "ready": m, "image_windows": N, "image_encoded": M}``: the view's
+        windows (:func:`~annotator.sam2.priority.view_windows`, at most
+        ``VIEW_MAX_WINDOWS``) and how many are stored, and the same for the whole image.
+        Nothing is asked for an image that is encoded or not ingested.
+    """
+    if (
+        not image.cog_key
+        or not image.width
+        or image.status
+        not in (
+            ImageStatus.READY,
+            ImageStatus.ENCODING,
+            ImageStatus.ENCODED,
+        )
+    ):
+        return {"windows": 0, "ready": 0, "image_windows": 0, "image_encoded": 0}
+    key = current_cache_key(image)
+    wanted = [window_id(w) for w in priority.view_windows(image, bbox)]
+    ready = priority.stored_windows(image, key, wanted)
+    if image.status != ImageStatus.ENCODED:
+        priority.request_windows(image, key, [w for w in wanted if w not in ready], EncodePriority.VIEW)
+    summary = encoding_summary(image) or {}
+    return {
+        "windows": len(wanted),
+        "ready": len(ready),
+        "image_windows": summary.get("windows", 0),
+        "image_encoded": summary.get("encoded_windows", 0),
+    }

@@ -6,7 +6,8 @@ import pytest
 from affine import Affine
 from pyproj import Transformer
 
-from annotator.choices import ImageStatus, JobStatus
+from annotator.choices import EncodePriority, ImageStatus, JobStatus
+from annotator.models import EncodeRequest
 from annotator.sam2 import encode_jobs
 from tests.support.sam2 import encode_cached
 
@@ -46,16 +47,26 @@ def test_non_members_and_anonymous_callers_see_nothing(image, cast, client_for):
     assert post(client_for(cast.owner), 999_999, body).status_code == 404
 
 
-def test_an_image_still_encoding_gives_409_with_its_jobs_state(ingested_image, cast, client_for):
+def test_a_click_on_windows_still_to_encode_asks_for_them_and_gives_409_encoding_area_with_the_jobs_state(
+    ingested_image, cast, client_for, settings
+):
+    settings.SAM2_ON_DEMAND_WAIT_S = 0  # no worker here: answer at once
     image = ingested_image("naip_rgbn_utm14_2020.tif")
     job = encode_jobs.start_encode(image, cast.owner)
     job.mark_running()
     job.set_progress(0.4, "2/5 windows")
-    response = post(client_for(cast.annotator), image.pk, {"positive": [lonlat(image, 400.5, 300.5)]})
-    assert response.status_code == 409
-    body = response.json()
-    assert body["image_status"] == ImageStatus.READY
-    assert body["job"] == {"id": job.pk, "status": JobStatus.RUNNING, "progress": 0.4, "message": "2/5 windows"}
+    for user in (cast.annotator, cast.reviewer):
+        response = post(client_for(user), image.pk, {"positive": [lonlat(image, 400.5, 300.5)]})
+        assert response.status_code == 409
+        body = response.json()
+        assert body["code"] == "encoding_area" and body["retry_after_s"] > 0
+        assert body["image_status"] == ImageStatus.READY
+        assert body["job"] == {"id": job.pk, "status": JobStatus.RUNNING, "progress": 0.4, "message": "2/5 windows"}
+        assert body["windows"] == [{"level": 0, "row_off": 0, "col_off": 0, "stored": False}]  # one window image
+    # Two clicks, one request row at the click priority; the running job serves it (no new job).
+    requests = EncodeRequest.objects.filter(image=image).values_list("level", "row_off", "col_off", "priority")
+    assert list(requests) == [(0, 0, 0, EncodePriority.CLICK)]
+    assert encode_jobs.active_encode_jobs(image).get() == job
 
 
 @pytest.mark.parametrize(

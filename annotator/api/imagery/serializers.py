@@ -122,3 +122,27 @@ class ImageUpdateSerializer(serializers.Serializer):
     stretch = serializers.ListField(
         child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2), required=False
     )
+
+
+class EncodeFocusSerializer(serializers.Serializer):
+    """``POST /api/v1/images/{id}/encode-focus/``: the annotate page's view, EPSG:4326 degrees."""
+
+    bbox = serializers.ListField(
+        child=serializers.FloatField(min_value=-540.0, max_value=540.0),
+        min_length=4,
+        max_length=4,
+        help_text="west, south, east, north in EPSG:4326 degrees",
+    )
+
+    def validate_bbox(self, bbox: list[float]) -> list[float]:
+        west, south, east, north = bbox
+        if not (math.isfinite(west + south + east + north) and -90 <= south < north <= 90 and west < east):
+            raise serializers.ValidationError("Give west < east and -90 <= south < north <= 90.")
+        return bbox
+
+
+class EncodeFocusResultSerializer(serializers.Serializer):
+    windows = serializers.IntegerField(help_text="windows the view needs first (at most 24)")
+    ready = serializers.IntegerField(help_text="of those, already encoded")
+    image_windows = serializers.IntegerField(help_text="windows of the whole image")
+    image_encoded = serializers.IntegerField(help_text="of those, already encoded")

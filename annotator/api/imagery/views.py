@@ -1,4 +1,5 @@
-"""API of images: upload, import by reference, list, detail, band mapping, delete (tus uploads: uploads.py)."""
+"""API of images: upload, import by reference, list, detail, band mapping, delete, the annotate page's view
+(encode focus); tus uploads: uploads.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from rest_framework.response import Response
 from annotator import jobs
 from annotator.api.base import ProjectScopedMixin
 from annotator.api.imagery.serializers import (
+    EncodeFocusResultSerializer,
+    EncodeFocusSerializer,
     ImageImportedSerializer,
     ImageImportSerializer,
     ImageSerializer,
@@ -19,10 +22,12 @@ from annotator.api.imagery.serializers import (
 )
 from annotator.api.jobs.serializers import job_summary
 from annotator.api.permissions import ProjectRolePermission
+from annotator.choices import Role
 from annotator.imagery import images as image_service
 from annotator.imagery import references
 from annotator.models import Image, Project
 from annotator.sam2 import encoding as encoding_service
+from annotator.segment import on_demand
 
 
 class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
@@ -77,7 +82,8 @@ class ImageViewSet(
 
     serializer_class = ImageSerializer
     permission_classes = [ProjectRolePermission]
-    http_method_names = ["get", "patch", "delete", "head", "options"]
+    required_roles = {"encode_focus": Role.ANNOTATOR}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
         return Image.objects.filter(project__in=Project.objects.for_user(self.request.user)).select_related("project")
@@ -97,3 +103,12 @@ class ImageViewSet(
 
     def perform_destroy(self, image):
         image_service.delete_image(image)
+
+    @extend_schema(request=EncodeFocusSerializer, responses=EncodeFocusResultSerializer)
+    @action(detail=True, methods=["post"], url_path="encode-focus")
+    def encode_focus(self, request, pk=None):
+        """The annotate page's view (throttled by the page): its windows are encoded next, after clicks."""
+        image = self.get_object()
+        body = EncodeFocusSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(on_demand.report_view(image, tuple(body.validated_data["bbox"])))

@@ -17,6 +17,7 @@
 //   view.js      panel and status bar, drawn from the state
 //   attributes.js the selected annotation's label attributes; why a submit was refused by the label rules
 //   drafts.js    drafting runs (reviewers, owners): start, progress, the run's drafts by risk, N/A/R, bulk by risk
+//   focus.js     while the image is not fully encoded: its view → encode-focus, "ready here" status
 import { loadClasses, loadImage, replaceTiles, showImage } from "../mapbase.js";
 import { depth } from "./history.js";
 import { imageLayers, map } from "./layers.js";
@@ -33,6 +34,7 @@ import "./keys.js";
 import "./list.js";
 import "./legend.js";
 import "./attributes.js";
+import "./focus.js";
 import { showFailedImage } from "./failed.js";
 import { bandsEditable, openBandsDialog } from "../bands.js";
 

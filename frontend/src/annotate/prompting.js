@@ -11,6 +11,11 @@ import { adopt } from "./editing.js";
 const SIMPLIFY_PX = 1.0;
 const segmentEl = $("segment-status");
 let segmentSeq = 0; // the latest request; older answers are dropped
+// A click on windows not encoded yet is answered 409 encoding_area and re-sent until its
+// polygon comes, for at most this long; then the page says so instead of waiting forever.
+const ENCODING_WAIT_MS = 5 * 60 * 1000;
+let encodingSince = null; // when the current prompt was first answered encoding_area
+let retryTimer = null;
 
 function snapshot() {
   return { points: state.prompt.points.map((p) => ({ ...p })), box: state.prompt.box ? { ...state.prompt.box } : null };
@@ -23,6 +28,8 @@ function changePrompt(next) {
 
 /** Show ``prompt`` on the map and ask for its segment. */
 function applyPrompt(prompt) {
+  clearTimeout(retryTimer);
+  encodingSince = null;
   transition.promptSet(prompt);
   promptLayer.clearLayers();
   for (const p of state.prompt.points) {
@@ -49,6 +56,8 @@ export function addPoint(latlng, positive) {
 
 export function clearPrompt() {
   segmentSeq += 1;
+  clearTimeout(retryTimer);
+  encodingSince = null;
   promptLayer.clearLayers();
   previewLayer.clearLayers();
   transition.promptCleared();
@@ -71,7 +80,7 @@ async function segment() {
     return;
   }
   const started = performance.now();
-  segmentEl.textContent = "Segmenting…";
+  if (encodingSince === null) segmentEl.textContent = "Segmenting…";
   const result = await api(`/api/v1/images/${imageId}/segment`, {
     method: "POST",
     body: {
@@ -81,6 +90,8 @@ async function segment() {
   });
   if (seq !== segmentSeq) return; // a newer prompt is on its way
   const roundTrip = performance.now() - started;
+  if (!result.ok && result.data && result.data.code === "encoding_area") return waitForArea(seq, result.data);
+  encodingSince = null;
   if (!result.ok) {
     transition.segmented(state.preview);
     segmentEl.textContent = `Segment failed: ${errorText(result)}`;
@@ -101,6 +112,28 @@ async function segment() {
   if (!feature.geometry) segmentEl.textContent += " · no object found";
   if (p.simplify_px > SIMPLIFY_PX) segmentEl.textContent += ` · simplified at ${p.simplify_px} px to fit ${MAX_VERTICES} vertices`;
   transition.segmented(feature);
+}
+
+/**
+ * The click's windows are being encoded first (409 encoding_area): say so and ask again
+ * after the server's hint, until the polygon comes, the job fails or ENCODING_WAIT_MS pass.
+ */
+function waitForArea(seq, body) {
+  if (encodingSince === null) encodingSince = performance.now();
+  const job = body.job || {};
+  const windows = body.windows || [];
+  const ready = windows.filter((w) => w.stored).length;
+  if (["failed", "cancelled"].includes(job.status) || performance.now() - encodingSince > ENCODING_WAIT_MS) {
+    encodingSince = null;
+    transition.segmented(state.preview);
+    segmentEl.textContent = `Encoding this area did not finish: ${job.message || job.status || "no encode worker answered"}`;
+    segmentEl.dataset.state = "error";
+    return;
+  }
+  segmentEl.textContent = `Encoding this area… (${ready}/${windows.length} windows ready)`;
+  segmentEl.dataset.state = "encoding";
+  const delayMs = Math.min(10, Math.max(0.2, Number(body.retry_after_s) || 1)) * 1000;
+  retryTimer = setTimeout(() => { if (seq === segmentSeq) segment(); }, delayMs);
 }
 
 /** Enter: the preview becomes a draft annotation, selected for editing. */
