@@ -1,6 +1,6 @@
 """Benchmark (not a test): a 20,000 x 20,000 px image from upload to the first polygon, encoding on demand.
 
-On a throwaway database and storage folder:
+On a throwaway database, storage folder and Redis server (started on a free port):
 
 1. builds a ``--size``² px, 4-band GeoTIFF that repeats the reference scene
    (``fixtures/rasters/naip_rgbn_utm14_2020.tif``), written block by block (never the
@@ -23,7 +23,7 @@ Prints the figures and, as the last line, one JSON object with ``ingest_s``,
 ``ingest_peak_rss_mib``, ``first_polygon_s``, ``next_polygons_p50_s``, ``full_encode_estimate_s``
 (and the details: windows, levels, seconds per window, machine).
 
-    GEOPROMPT_DEBUG=true GEOPROMPT_REDIS_URL=redis://127.0.0.1:6379/3 .venv/bin/python bench/bigimage.py
+    GEOPROMPT_DEBUG=true .venv/bin/python bench/bigimage.py
         [--size 20000] [--points 10] [--rate-window 60] [--seed 17]
 
 Goals on 2 CPU cores with the untrained tiny model: ``first_polygon_s`` ≤ 30,
@@ -89,6 +89,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="geoprompt-bench-big-"))
     storage_root = work / "storage"
     os.environ["GEOPROMPT_STORAGE_URL"] = str(storage_root)
+    # A Redis of its own (broker and prompt sessions), so no other worker takes its jobs.
+    redis_port = bench_segment.free_port()
+    redis_server = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    os.environ["GEOPROMPT_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
 
     import django
 
@@ -110,6 +119,8 @@ def main() -> None:
 
     settings.SAM2_ALLOW_UNTRAINED = True
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # the in-process test client's host
+    # A name of its own: other runs (bench/segment.py, test sessions) may hold theirs meanwhile.
+    connection.settings_dict.setdefault("TEST", {})["NAME"] = f"bench_bigimage_p{os.getpid()}"
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     worker = None
     host_start = bench_segment.machine()
@@ -129,9 +140,6 @@ def main() -> None:
         print(f"built and stored a {args.size} x {args.size} px, 4-band image in {time.monotonic() - t:.0f} s")
 
         # The encode worker is up before the upload's ingest ends, as in a deployment.
-        import redis
-
-        redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
         worker = WorkerProcess(test_database_url(), storage_root, work / "worker.log", queues="encode")
         worker.start()
 
@@ -212,6 +220,8 @@ def main() -> None:
         if worker is not None:
             worker.stop()
         connection.creation.destroy_test_db(db_name, verbosity=0)
+        redis_server.terminate()
+        redis_server.wait(20)
         shutil.rmtree(work, ignore_errors=True)
 
     host_end = bench_segment.machine()
