@@ -260,6 +260,10 @@ def encode_windows(
     deletion are the same. The image becomes ``encoded`` only once every window of its plan
     is stored; a subset that leaves windows missing puts it back to ``ready``.
 
+    Windows are encoded in the order of need (:mod:`annotator.sam2.priority`: clicks, open
+    pages' views, assigned areas, then plan order), read again after every batch; each
+    stored window's ``EncodeRequest`` rows are deleted.
+
     Args:
         image: an ingested image (it has a COG).
         windows: windows of :func:`image_windows` (level, row and column offsets in level
