@@ -57,8 +57,11 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("TaskViewSet", "next"): (404,),
     # An export is downloaded once it has finished.
     ("ExportViewSet", "download"): (409,),
-    # Segmenting needs the image's SAM2 features (409) and the model's checkpoint (503).
+    # Segmenting needs the image's SAM2 features (409: not ingested, encoding_area while the
+    # click's windows are encoded first, encoding_failed) and the model's checkpoint (503).
     ("ImageSegmentView", "post"): (409, 503),
+    # The annotate page's view names windows under the model's cache key (503 without a checkpoint).
+    ("ImageViewSet", "encode_focus"): (503,),
     # An invitation link already used or expired, or a caller already a member.
     ("InvitationAcceptView", "post"): (409,),
     # User accounts are for staff only, reads included; staff cannot lock themselves out,
