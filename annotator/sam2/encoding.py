@@ -305,12 +305,11 @@ def encode_windows(
     encoded = 0
     remaining = {window_id(w): w for w in todo}  # plan order
 
-    def next_batch(exclude: frozenset = frozenset()) -> tuple[list[Window], int]:
-        """The next ``batch_size`` windows in the order of need now, and how many asked-for ones wait."""
-        waiting = [r for r in priority.pending_requests(image, key) if r.window in remaining]
+    def next_batch(exclude: frozenset = frozenset()) -> list[Window]:
+        """The next ``batch_size`` windows in the order of need now (``exclude``: ids being encoded)."""
         left = [w for k, w in remaining.items() if k not in exclude]
-        ordered = priority.order_windows(left, waiting, priority.area_windows(image, left))
-        return ordered[:batch_size], len(waiting)
+        requests = priority.pending_requests(image, key)
+        return priority.order_windows(left, requests, priority.area_windows(image, left))[:batch_size]
 
     def read(batch: list[Window]) -> list[np.ndarray]:
         return [read_window_rgb(src, image, w) for w in batch]
@@ -328,13 +327,13 @@ def encode_windows(
             prefetched: tuple[list[Window], object] | None = None
             while remaining:
                 _check_cancelled(job)
-                batch, _waiting = next_batch()
+                batch = next_batch()
                 ids = [window_id(w) for w in batch]
                 if prefetched is not None and [window_id(w) for w in prefetched[0]] == ids:
                     windows_rgb = prefetched[1].result()
                 else:
                     windows_rgb = reader.submit(read, batch).result()
-                following, _ = next_batch(exclude=frozenset(ids))
+                following = next_batch(exclude=frozenset(ids))
                 prefetched = (following, reader.submit(read, following)) if following else None
                 features = encode_batch(loaded, windows_rgb)
                 for window, tensors in zip(batch, features, strict=True):
