@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotator', '0011_model_evaluation'),
+        ('annotator', '0012_annotation_risk'),
     ]
 
     operations = [
