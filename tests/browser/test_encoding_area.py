@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.processes import WorkerProcess, test_database_url
 from tests.support.rasters import data_file
 from tests.support.sam2 import ingest_file
 
@@ -19,11 +18,8 @@ STATE = "() => window.geoprompt.state()"
 
 
 def test_a_click_on_an_image_still_encoding_shows_encoding_this_area_then_the_polygon(
-    cast, browser_as, app, screenshot, settings, storage_root, tmp_path, monkeypatch
+    cast, browser_as, app, screenshot, settings, start_worker
 ):
-    import redis
-
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
     settings.SAM2_ON_DEMAND_WAIT_S = 0.5  # no worker yet: the click is answered encoding_area at once
     image = ingest_file(cast.project, cast.owner, data_file("hillshade_1band_3857.tif"))
     assert image.status == "ready"  # its encode job is queued; no worker runs it yet
@@ -40,13 +36,8 @@ def test_a_click_on_an_image_still_encoding_shows_encoding_this_area_then_the_po
     assert status.inner_text() == "Encoding this area… (0/1 windows ready)"
     screenshot(page, "1-encoding-this-area")
 
-    monkeypatch.setenv("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
-    worker = WorkerProcess(test_database_url(), storage_root, tmp_path / "worker-encode.log", queues="encode")
-    worker.start()
-    try:
-        page.wait_for_function("window.geoprompt.state().segments >= 1")
-    finally:
-        worker.stop()
+    start_worker()
+    page.wait_for_function("window.geoprompt.state().segments >= 1")
     state = page.evaluate(STATE)
     assert state["preview"]["properties"]["window"] == {
         "level": 0,

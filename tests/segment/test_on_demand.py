@@ -1,7 +1,8 @@
 """Clicks on an image still encoding: their windows first, once each; assigned areas before the rest.
 
-One real encode worker, started after the clicks are waiting, on a 2,048 x 1,024 px image
-(three windows at level 0, one at level 1); the untrained tiny model.
+One real worker (the root conftest's ``start_worker``), started after the clicks are
+waiting, on a 2,048 x 1,024 px image (three windows at level 0, one at level 1); the
+untrained tiny model.
 """
 
 from __future__ import annotations
@@ -17,24 +18,10 @@ from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import AssignedArea, EncodeRequest, FeatureTile, Image, Job
 from annotator.sam2 import encoding
 from tests.support.exports import pixel_to_4326
-from tests.support.processes import STATE_WAIT_S, WorkerProcess, test_database_url
+from tests.support.processes import STATE_WAIT_S
 from tests.support.sam2 import ingest_file, resampled_raster
 
 pytestmark = [pytest.mark.worker, pytest.mark.sam2, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def encode_worker(transactional_db, storage_root, tmp_path, monkeypatch, settings):
-    """A real Celery worker on the ``encode`` queue, started when the test says so."""
-    import redis
-
-    settings.SAM2_ALLOW_UNTRAINED = True
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
-    monkeypatch.setenv("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
-    monkeypatch.setenv("GEOPROMPT_SAM2_BATCH_SIZE", "1")
-    worker = WorkerProcess(test_database_url(), storage_root, tmp_path / "worker-encode.log", queues="encode")
-    yield worker
-    worker.stop()
 
 
 def window_ids(rows) -> list[tuple[int, int, int]]:
@@ -42,7 +29,7 @@ def window_ids(rows) -> list[tuple[int, int, int]]:
 
 
 def test_clicks_on_an_unencoded_window_encode_just_its_windows_once_then_areas_then_the_rest(
-    encode_worker, cast, client_for, tmp_path, settings, wait_for
+    start_worker, cast, client_for, tmp_path, settings, wait_for
 ):
     image = ingest_file(cast.project, cast.owner, resampled_raster(tmp_path / "strip.tif", 2048, 1024))
     plan = window_ids(encoding.image_windows(image))
@@ -71,7 +58,7 @@ def test_clicks_on_an_unencoded_window_encode_just_its_windows_once_then_areas_t
         thread.start()
     # Both clicks asked for the same two windows: one row each, however the requests raced.
     assert wait_for(lambda: EncodeRequest.objects.filter(image=image).count() == 2, interval_s=0.05)
-    encode_worker.start()
+    start_worker()
     for thread in threads:
         thread.join(STATE_WAIT_S)
     stored_when_answered = set(FeatureTile.objects.filter(image=image).values_list("level", "row_off", "col_off"))
