@@ -39,13 +39,8 @@ def test_a_click_on_an_image_still_encoding_shows_encoding_this_area_then_the_po
     start_worker()
     page.wait_for_function("window.geoprompt.state().segments >= 1")
     state = page.evaluate(STATE)
-    assert state["preview"]["properties"]["window"] == {
-        "level": 0,
-        "col_off": 0,
-        "row_off": 0,
-        "width": image.width,
-        "height": image.height,
-    }
+    window = state["preview"]["properties"]["window"]
+    assert (window["level"], window["row_off"], window["col_off"]) == (0, 0, 0)  # the image's one window
     assert page.locator("#segment-status").inner_text().startswith("Last segment:")
     assert page.locator("#segment-status").get_attribute("data-state") in ("ok", "empty")
     screenshot(page, "2-polygon")

@@ -70,11 +70,13 @@ def test_clicks_on_an_unencoded_window_encode_just_its_windows_once_then_areas_t
     # Just what the click needs: the finest window holding it and the level-1 window above it.
     assert stored_when_answered == {(0, 0, 0), (1, 0, 0)}
 
-    assert wait_for(lambda: Image.objects.get(pk=image.pk).status in (ImageStatus.ENCODED, ImageStatus.FAILED))
+    job = Job.objects.get(kind=JobKind.ENCODE, target_id=image.pk)
+    assert wait_for(lambda: Job.objects.get(pk=job.pk).is_finished)
     order = window_ids(FeatureTile.objects.filter(image=image).order_by("id"))
     # The clicks' windows, then the area's, then the rest in plan order.
     assert order == [(0, 0, 0), (1, 0, 0), (0, 0, 1024), (0, 0, 768)]
-    (job,) = Job.objects.filter(kind=JobKind.ENCODE, target_id=image.pk)
+    job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
+    assert Image.objects.get(pk=image.pk).status == ImageStatus.ENCODED
     assert "(4 encoded, 0 already stored)" in job.message  # each window encoded once, by one job
     assert not EncodeRequest.objects.filter(image=image).exists()
