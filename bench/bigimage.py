@@ -33,7 +33,6 @@ Goals on 2 CPU cores with the untrained tiny model: ``first_polygon_s`` ≤ 30,
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -69,14 +68,6 @@ print(json.dumps({{"ingest_s": seconds, "peak_rss_mib": resource.getrusage(resou
 """
 
 
-def load_bench_segment():
-    """bench/segment.py as a module, for its block-by-block raster writer and machine description."""
-    spec = importlib.util.spec_from_file_location("bench_segment", REPO / "bench" / "segment.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20_000, help="side of the image, px")
@@ -85,7 +76,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=17)
     args = parser.parse_args()
 
-    bench_segment = load_bench_segment()
+    from bench import segment as bench_segment  # free_port, machine
+    from bench.rasters import write_large_raster
+
     work = Path(tempfile.mkdtemp(prefix="geoprompt-bench-big-"))
     storage_root = work / "storage"
     os.environ["GEOPROMPT_STORAGE_URL"] = str(storage_root)
@@ -133,7 +126,7 @@ def main() -> None:
         image.original_key = f"{image.storage_prefix}/original.tif"
         t = time.monotonic()
         source = REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif"
-        big = bench_segment.write_large_raster(source, work / "big.tif", args.size)
+        big = write_large_raster(source, work / "big.tif", args.size)
         get_storage().put_file(big, image.original_key)
         big.unlink()
         image.save()
