@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotator', '0012_annotation_risk'),
+        ('annotator', '0014_resumable_uploads'),
     ]
 
     operations = [
