@@ -92,6 +92,9 @@ SAM2_BATCH_SIZE = env_int("GEOPROMPT_SAM2_BATCH_SIZE", 1, minimum=1)
 SAM2_WINDOW_STRIDE = env_int("GEOPROMPT_SAM2_WINDOW_STRIDE", 768, minimum=1)
 SAM2_FEATURE_CACHE_BYTES = env_int("GEOPROMPT_SAM2_FEATURE_CACHE_BYTES", 512 * 1024**2, minimum=0)
 SAM2_PROMPT_SESSION_TTL_S = env_int("GEOPROMPT_SAM2_PROMPT_SESSION_TTL_S", 1800, minimum=1)
+# Torch CPU threads of each web process (0: torch's default, every core). One is fastest
+# when there are as many web processes as cores (annotator/sam2/threads.py).
+TORCH_THREADS = env_int("GEOPROMPT_TORCH_THREADS", 1, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
