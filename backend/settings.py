@@ -95,6 +95,9 @@ SAM2_PROMPT_SESSION_TTL_S = env_int("GEOPROMPT_SAM2_PROMPT_SESSION_TTL_S", 1800,
 # Torch CPU threads of each web process (0: torch's default, every core). One is fastest
 # when there are as many web processes as cores (annotator/sam2/threads.py).
 TORCH_THREADS = env_int("GEOPROMPT_TORCH_THREADS", 1, minimum=0)
+# Most clicks one decoder pass of a web process decodes together (annotator/segment/batching.py);
+# four times as many may wait, more are refused (503, code busy).
+SEGMENT_BATCH_MAX = env_int("GEOPROMPT_SEGMENT_BATCH_MAX", 8, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

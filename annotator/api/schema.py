@@ -57,7 +57,7 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("TaskViewSet", "next"): (404,),
     # An export is downloaded once it has finished.
     ("ExportViewSet", "download"): (409,),
-    # Segmenting needs the image's SAM2 features (409) and the model's checkpoint (503).
+    # Segmenting needs the image's SAM2 features (409), the model's checkpoint and room in the decoder's queue (503).
     ("ImageSegmentView", "post"): (409, 503),
     # An invitation link already used or expired, or a caller already a member.
     ("InvitationAcceptView", "post"): (409,),
@@ -78,7 +78,7 @@ ERROR_DESCRIPTIONS = {
     "(`code`: conflict, stale_version, locked_for_review, label_required, in_use...).",
     413: "The request body or uploaded file is larger than the server accepts.",
     415: "The request body's media type is not one the operation accepts.",
-    503: "The server cannot do this now (`code`: checkpoint_missing).",
+    503: "The server cannot do this now (`code`: checkpoint_missing, or busy: too many clicks queued).",
 }
 
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from annotator.sam2 import two_way
+from annotator.sam2.features import WindowFeatures
 
 
 @dataclass(frozen=True)
@@ -149,13 +150,33 @@ def decode(
     dense: torch.Tensor,
     multimask_output: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``model.sam_mask_decoder`` on B windows: low-resolution logits [B, C, 256, 256] and IoU scores [B, C].
+    """``model.sam_mask_decoder`` on one window: low-resolution logits [1, C, 256, 256] and IoU scores [1, C].
 
     Args:
-        image_embed: [B, 256, 64, 64].
-        high_res_feats: [[B, 32, 256, 256], [B, 64, 128, 128]], channels-last memory format.
-        sparse, dense: the prompt encoder's embeddings of each window's prompts ([B, T, 256], [B, 256, 64, 64]),
-            the same number T of sparse tokens for every window.
+        image_embed: [1, 256, 64, 64].
+        high_res_feats: [[1, 32, 256, 256], [1, 64, 128, 128]], channels-last memory format.
+        sparse, dense: the prompt encoder's embeddings for this window's prompts.
+        multimask_output: three masks (True) or one (False), as ``MaskDecoder.forward``.
+    """
+    return decode_windows(model, [WindowFeatures(image_embed, high_res_feats)], sparse, [dense], multimask_output)
+
+
+@torch.inference_mode()
+def decode_windows(
+    model: nn.Module,
+    windows: list[WindowFeatures],
+    sparse: torch.Tensor,
+    dense: list[torch.Tensor],
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model.sam_mask_decoder`` on B windows in one pass: logits [B, C, 256, 256] and IoU scores [B, C].
+
+    Window i is decoded with the prompts of row i; the windows may belong to different images.
+
+    Args:
+        windows: B windows' features (each with batch dimension 1, high-resolution ones channels-last).
+        sparse: [B, T, 256], the prompt encoder's sparse embeddings, the same number T for every window.
+        dense: B tensors [1, 256, 64, 64], the dense embeddings (the no-mask embedding or a previous mask's).
         multimask_output: three masks (True) or one (False), as ``MaskDecoder.forward``.
     """
     decoder = model.sam_mask_decoder
@@ -163,31 +184,36 @@ def decode(
     first = 1 if decoder.pred_obj_scores else 0
     learned = [decoder.obj_score_token.weight] if first else []
     output_tokens = torch.cat([*learned, decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
-    batch = image_embed.shape[0]
+    batch = len(windows)
     tokens = torch.cat((output_tokens[None].expand(batch, -1, -1), sparse), dim=1)
     if up is None or not two_way.regrouped(decoder.transformer, tokens.shape[1]):
         masks, scores, _, _ = decoder(
-            image_embeddings=image_embed,
-            image_pe=up.dense_pe if up is not None else model.sam_prompt_encoder.get_dense_pe(),
+            image_embeddings=torch.cat([w.image_embed for w in windows]),
+            image_pe=model.sam_prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
+            dense_prompt_embeddings=torch.cat(dense),
             multimask_output=multimask_output,
             repeat_image=False,
-            high_res_features=high_res_feats,
+            high_res_features=[torch.cat([w.high_res_feats[i] for w in windows]) for i in range(2)],
         )
         return masks, scores
 
-    _, _, h, w = image_embed.shape
-    hs, src = two_way.forward(decoder.transformer, image_embed, dense, up.dense_pe, tokens)
+    _, c, h, w = windows[0].image_embed.shape
+    # The image tokens [B, H·W, C]: each window's embedding plus its dense prompt, laid out
+    # channels-last in the same pass (the products would each copy a channels-first one).
+    keys = torch.empty((batch, h * w, c), dtype=windows[0].image_embed.dtype, device=windows[0].image_embed.device)
+    for i, (window, window_dense) in enumerate(zip(windows, dense, strict=True)):
+        torch.add(window.image_embed[0].flatten(1).T, window_dense[0].flatten(1).T, out=keys[i])
+    hs, src = two_way.forward(decoder.transformer, keys, up.dense_pe, tokens)
     iou_token_out = hs[:, first, :]
     mask_tokens_out = hs[:, first + 1 : first + 1 + decoder.num_mask_tokens, :]
     hyper_in = torch.stack(
         [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
     )
     masks = []
-    for i in range(batch):
+    for i, window in enumerate(windows):
         # The transformer's image output [H·W, C] is already channels-last.
-        feat_s0, feat_s1 = (f[i].permute(1, 2, 0) for f in high_res_feats)
+        feat_s0, feat_s1 = (f[0].permute(1, 2, 0) for f in window.high_res_feats)
         masks.append(_upscale_to_masks(src[i].view(h, w, -1), up, feat_s1, feat_s0, hyper_in[i]))
     masks = torch.stack(masks)
     scores = decoder.iou_prediction_head(iou_token_out)

@@ -120,27 +120,16 @@ def _image_to_token(
 
 
 def forward(
-    transformer: nn.Module,
-    image_embedding: torch.Tensor,
-    dense: torch.Tensor,
-    image_pe: torch.Tensor,
-    point_embedding: torch.Tensor,
+    transformer: nn.Module, keys: torch.Tensor, image_pe: torch.Tensor, point_embedding: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``TwoWayTransformer.forward(image_embedding + dense, …)`` regrouped: (queries [B, T, C], keys [B, N, C]).
+    """``TwoWayTransformer.forward`` with the regrouped products: (queries [B, T, C], keys [B, N, C]).
 
     Args:
-        image_embedding: [B, C, h, w], the windows' image embeddings.
-        dense: [B, C, h, w], the dense prompt embeddings (no-mask embedding or the previous mask's).
+        keys: [B, N, C], the windows' image tokens (image embedding plus dense prompt embedding, channels-last).
         image_pe: [1, C, h, w], the prompt encoder's dense positional encoding (the same for every window).
         point_embedding: [B, T, C], the output tokens and the sparse prompt embeddings.
     """
     pe = _pe_projections(transformer, image_pe)
-    b, c = image_embedding.shape[:2]
-    # The sum, laid out [B, N, C] in the same pass (the products would each copy a channels-first one).
-    keys = torch.empty(
-        (b, image_embedding[0, 0].numel(), c), dtype=image_embedding.dtype, device=image_embedding.device
-    )
-    torch.add(image_embedding.flatten(2).transpose(1, 2), dense.flatten(2).transpose(1, 2), out=keys)
     queries = point_embedding
     for i, layer in enumerate(transformer.layers):
         if layer.skip_first_layer_pe:
