@@ -134,7 +134,9 @@ stored = {{n: torch.zeros(s, dtype=torch.float16) for n, s in features.FEATURE_S
 window = features.to_decoder_inputs(stored)
 service.run_decoder(loaded, window, [[500.0, 400.0]], [1], None, None, True)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(int(status["VmRSS"].split()[0]) // 1024, int(status["VmHWM"].split()[0]) // 1024)
+rollup = dict(line.split(":", 1) for line in open("/proc/self/smaps_rollup").read().splitlines()[1:])
+print(*(int(d[k].split()[0]) // 1024 for d, k in
+        ((status, "RssAnon"), (rollup, "Pss"), (status, "VmRSS"), (status, "VmHWM"))))
 """
 
 
@@ -152,10 +154,17 @@ def web_rss_mib(models: list[str]) -> dict:
             out = subprocess.run(
                 [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True, timeout=900
             ).stdout.split()
-            rss, peak = int(out[-2]), int(out[-1])
+            anon, pss, rss, peak = (int(v) for v in out[-4:])
             figures[name][part] = rss
             figures[name][f"{part}_peak"] = peak
-            print(f"web worker RSS, {name}, {part:<11}: {rss:6d} MiB (peak {peak} MiB)")
+            # RSS counts the shared libraries' pages (libtorch: ~420 MiB) that every process on
+            # the machine maps once; anonymous memory is what each further worker costs.
+            figures[name][f"{part}_anon"] = anon
+            figures[name][f"{part}_pss"] = pss
+            print(
+                f"web worker RSS, {name}, {part:<11}: {rss:6d} MiB (peak {peak} MiB; anonymous {anon} MiB, "
+                f"PSS {pss} MiB)"
+            )
     return figures
 
 
