@@ -182,6 +182,12 @@ class CheckpointMissing(GeopromptError):
     code = "checkpoint_missing"
 
 
+class DecoderBusy(GeopromptError):
+    """The web process's queue of clicks waiting for the SAM2 decoder is full: try again shortly."""
+
+    code = "busy"
+
+
 class StorageError(GeopromptError):
     code = "storage"
 
@@ -224,6 +230,7 @@ HTTP_STATUS: dict[str, int] = {
     "server_error": 500,
     "storage": 500,
     "checkpoint_missing": 503,
+    "busy": 503,
 }
 
 # DRF's and Django's exceptions -> our codes (checked in order: subclasses first).

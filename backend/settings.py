@@ -95,6 +95,12 @@ SAM2_FEATURE_CACHE_BYTES = env_int("GEOPROMPT_SAM2_FEATURE_CACHE_BYTES", 512 * 1
 SAM2_PROMPT_SESSION_TTL_S = env_int("GEOPROMPT_SAM2_PROMPT_SESSION_TTL_S", 1800, minimum=1)
 # Seconds a click waits for its windows to be encoded on demand before answering 409 encoding_area.
 SAM2_ON_DEMAND_WAIT_S = env_float("GEOPROMPT_SAM2_ON_DEMAND_WAIT_S", 4.0, minimum=0.0)
+# Torch CPU threads of each web process (0: torch's default, every core). One is fastest
+# when there are as many web processes as cores (annotator/sam2/threads.py).
+TORCH_THREADS = env_int("GEOPROMPT_TORCH_THREADS", 1, minimum=0)
+# Most clicks one decoder pass of a web process decodes together (annotator/segment/batching.py);
+# four times as many may wait, more are refused (503, code busy).
+SEGMENT_BATCH_MAX = env_int("GEOPROMPT_SEGMENT_BATCH_MAX", 8, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

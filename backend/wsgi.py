@@ -23,7 +23,9 @@ def _load_decoder() -> None:
     from annotator.errors import GeopromptError
     from annotator.sam2 import decoder
     from annotator.sam2 import registry as sam2_models
+    from annotator.sam2.threads import configure_torch_threads
 
+    configure_torch_threads(settings.TORCH_THREADS)
     try:
         decoder.prepare(sam2_models.load_decoder(settings.SAM2_MODEL).model)
     except GeopromptError as exc:  # no checkpoint yet: the first click will say so

@@ -134,7 +134,9 @@ stored = {{n: torch.zeros(s, dtype=torch.float16) for n, s in features.FEATURE_S
 window = features.to_decoder_inputs(stored)
 service.run_decoder(loaded, window, [[500.0, 400.0]], [1], None, None, True)
 status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-print(int(status["VmRSS"].split()[0]) // 1024, int(status["VmHWM"].split()[0]) // 1024)
+rollup = dict(line.split(":", 1) for line in open("/proc/self/smaps_rollup").read().splitlines()[1:])
+print(*(int(d[k].split()[0]) // 1024 for d, k in
+        ((status, "RssAnon"), (rollup, "Pss"), (status, "VmRSS"), (status, "VmHWM"))))
 """
 
 
@@ -152,10 +154,17 @@ def web_rss_mib(models: list[str]) -> dict:
             out = subprocess.run(
                 [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True, timeout=900
             ).stdout.split()
-            rss, peak = int(out[-2]), int(out[-1])
+            anon, pss, rss, peak = (int(v) for v in out[-4:])
             figures[name][part] = rss
             figures[name][f"{part}_peak"] = peak
-            print(f"web worker RSS, {name}, {part:<11}: {rss:6d} MiB (peak {peak} MiB)")
+            # RSS counts the shared libraries' pages (libtorch: ~420 MiB) that every process on
+            # the machine maps once; anonymous memory is what each further worker costs.
+            figures[name][f"{part}_anon"] = anon
+            figures[name][f"{part}_pss"] = pss
+            print(
+                f"web worker RSS, {name}, {part:<11}: {rss:6d} MiB (peak {peak} MiB; anonymous {anon} MiB, "
+                f"PSS {pss} MiB)"
+            )
     return figures
 
 
@@ -315,6 +324,15 @@ def main() -> None:
         type=Path,
         help="another checkout (e.g. `git archive` of an earlier commit): its server's warm clicks are measured too",
     )
+    parser.add_argument(
+        "--compare-annotators",
+        type=int,
+        default=0,
+        help="annotators of a load run in turns on the earlier checkout's server (with --before-tree), "
+        "this checkout with GEOPROMPT_SEGMENT_BATCH_MAX=1, and this checkout; 0 skips it",
+    )
+    parser.add_argument("--compare-duration", type=float, default=20.0)
+    parser.add_argument("--compare-rounds", type=int, default=2)
     args = parser.parse_args()
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request costs the client CPU
@@ -340,6 +358,7 @@ def main() -> None:
     from annotator.models import FeatureTile, Image, Membership, Project
     from annotator.sam2 import encoding, features
     from annotator.sam2 import registry as sam2_models
+    from annotator.sam2.threads import configure_torch_threads
     from annotator.segment import outline
     from annotator.segment import service as segment
     from annotator.storage import get_storage
@@ -418,6 +437,8 @@ def main() -> None:
         to_4326 = Transformer.from_crs(image.crs_wkt, "EPSG:4326", always_xy=True)
         clicks = [list(to_4326.transform(*(to_crs @ (float(c), float(r))))) for c, r in pixels]
         loaded = sam2_models.load_model(project.sam2_model)
+        # In process as in a web worker: torch on GEOPROMPT_TORCH_THREADS threads.
+        configure_torch_threads(settings.TORCH_THREADS)
         print(
             f"image {image.width} x {image.height} px, 1 window; model {loaded.name} (untrained={loaded.untrained}); "
             f"torch threads {torch.get_num_threads()}; server: gunicorn {args.workers} workers x {args.threads} threads"
@@ -430,15 +451,39 @@ def main() -> None:
         predictor._orig_hw = [(1024, 1024)]
         predictor._is_image_set = True
         raw, endpoint_decoder, noise_logits = [], [], []
+        # The earlier checkout's decoder module, on the same click right after this one's (CPU time too).
+        old_decoder = None
+        if args.before_tree:
+            import importlib.util
+
+            spec = importlib.util.spec_from_file_location(
+                "decoder_before", args.before_tree.resolve() / "annotator" / "sam2" / "decoder.py"
+            )
+            old_decoder = importlib.util.module_from_spec(spec)
+            sys.modules["decoder_before"] = old_decoder  # its dataclasses look their module up
+            spec.loader.exec_module(old_decoder)
+        decoder_cpu, decoder_before, decoder_before_cpu = [], [], []
         for c, r in [*pixels[:3], *pixels]:
             t = time.perf_counter()
             predictor.predict(np.array([[c, r]]), np.array([1]), multimask_output=True)
             raw.append((time.perf_counter() - t) * 1000)
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             low_res, scores = segment.run_decoder(loaded, feats, np.array([[c, r]]), np.array([1]), None, None, True)
             endpoint_decoder.append((time.perf_counter() - t) * 1000)
+            decoder_cpu.append((time.process_time() - cpu) * 1000)
             noise_logits.append((low_res[int(np.argmax(scores))].numpy(), np.array([[c, r]])))
+            if old_decoder is not None:
+                with torch.inference_mode():
+                    coords = torch.tensor([[[c, r]]], dtype=torch.float32)
+                    sparse, dense = loaded.model.sam_prompt_encoder(
+                        points=(coords, torch.ones((1, 1), dtype=torch.int32)), boxes=None, masks=None
+                    )
+                    t, cpu = time.perf_counter(), time.process_time()
+                    old_decoder.decode(loaded.model, feats.image_embed, feats.high_res_feats, sparse, dense, True)
+                    decoder_before.append((time.perf_counter() - t) * 1000)
+                    decoder_before_cpu.append((time.process_time() - cpu) * 1000)
         raw, endpoint_decoder, noise_logits = raw[3:], endpoint_decoder[3:], noise_logits[3:]
+        decoder_cpu, decoder_before, decoder_before_cpu = decoder_cpu[3:], decoder_before[3:], decoder_before_cpu[3:]
 
         # The mask → polygon stage alone, as the endpoint calls it (the page's simplify_px 1.0,
         # the annotation vertex limit), now (the logits traced) and before (the upsampled mask).
@@ -557,8 +602,10 @@ def main() -> None:
                 (warm_port, warm_port), (url_path, large_path), (clicks, large_clicks), warmup=3
             )
 
-        # 2b. the same warm clicks on a server of the earlier checkout, in this run.
+        # 2b. the same warm clicks on a server of the earlier checkout, in this run, alternated
+        # one by one with this checkout's warm server (both see the same load moment by moment).
         before = None
+        variants: dict[str, int] = {}
         if args.before_tree:
             before_port = free_port()
             before_server = start_server(
@@ -566,12 +613,27 @@ def main() -> None:
             )
             servers.append(before_server)
             warm_up(before_port, clicks, args.workers)
-            cpu_start = server_cpu_seconds(before_server)
-            before_warm, before_timing = timed_requests(before_port, clicks, warmup=0)
-            before_cpu_ms = (server_cpu_seconds(before_server) - cpu_start) * 1000 / len(clicks)
-            servers.remove(before_server)
-            before_server.terminate()
-            before_server.wait(20)
+            cpu_start = [server_cpu_seconds(before_server), server_cpu_seconds(servers[0])]
+            before_warm, after_paired = paired((before_port, warm_port), (url_path, url_path), (clicks, clicks), 0)
+            before_timing, after_paired_timing = ([p["timing_ms"] for p in side] for side in paired_split.pop())
+            before_cpu_ms = (server_cpu_seconds(before_server) - cpu_start[0]) * 1000 / len(clicks)
+            after_paired_cpu_ms = (server_cpu_seconds(servers[0]) - cpu_start[1]) * 1000 / len(clicks)
+            variants["before"] = before_port
+        if args.compare_annotators:
+            # This checkout with one click per decoder pass (no batching), for the load comparison.
+            single_port = free_port()
+            servers.append(
+                start_server(
+                    {**env, "GEOPROMPT_SEGMENT_BATCH_MAX": "1"},
+                    single_port,
+                    work / "single.log",
+                    args.workers,
+                    args.threads,
+                )
+            )
+            warm_up(single_port, clicks, args.workers)
+            variants["batch_1"] = single_port
+        variants["now"] = warm_port
 
         # 3. cold server: an LRU of zero bytes keeps nothing.
         cold_port = free_port()
@@ -643,6 +705,27 @@ def main() -> None:
             warm_port, url_path, headers, load_clicks, args.annotators, args.duration, args.interval
         )
 
+        # 5b. the same load on each variant's server (earlier checkout, no batching, now), in
+        # turns, --compare-rounds times, so that the other work on the machine hits each alike.
+        compare: dict[str, dict] = {}
+        if args.compare_annotators:
+            for _ in range(args.compare_rounds):
+                for name, port in variants.items():
+                    server = next(p for p in servers if f"--bind 127.0.0.1:{port}" in " ".join(p.args))
+                    cpu_start = server_cpu_seconds(server)
+                    lat, errs = run_load(
+                        port, url_path, headers, load_clicks, args.compare_annotators, args.compare_duration,
+                        args.interval,
+                    )  # fmt: skip
+                    entry = compare.setdefault(name, {"latencies": [], "errors": 0, "cpu_s": 0.0})
+                    entry["latencies"] += lat
+                    entry["errors"] += errs
+                    entry["cpu_s"] += server_cpu_seconds(server) - cpu_start
+                    print(
+                        f"compare load {name:<8} {args.compare_annotators} annotators: {len(lat)} requests, "
+                        f"{errs} errors, p50 {pct(lat, 50):7.1f} ms, p95 {pct(lat, 95):7.1f} ms"
+                    )
+
         # 6. capacity: the most annotators served at p95 <= 400 ms with no error, short phases.
         capacity, capacity_steps = None, []
         if not args.no_capacity:
@@ -690,12 +773,27 @@ def main() -> None:
     print("latency per click (ms):")
     r = summary("raw", raw)
     rd = summary("endpoint_decoder", endpoint_decoder)
+    if decoder_before:
+        summary("decoder_before", decoder_before)
+        print(
+            f"decoder CPU per click p50: now {statistics.median(decoder_cpu):.1f} ms, "
+            f"before {statistics.median(decoder_before_cpu):.1f} ms (same clicks, alternated)"
+        )
     w = summary("warm", warm)
     c = summary("cold", cold)
     d = summary("disk_baseline", disk)
     ld = summary("load", latencies)
     if args.before_tree:
         before = summary("warm_before", before_warm)
+        ap = summary("warm_now_paired", after_paired)
+        print(
+            "server-side split, warm now (paired), p50 ms: "
+            + ", ".join(
+                f"{k} {statistics.median(t[k] for t in after_paired_timing):.1f}"
+                for k in ("load", "decode", "polygonize")
+            )
+        )
+        print(f"web workers' CPU per warm click, now (paired): {after_paired_cpu_ms:.1f} ms")
         print(
             "server-side split, warm before, p50 ms: "
             + ", ".join(
@@ -803,6 +901,27 @@ def main() -> None:
         result["before_warm_p50_ms"] = round(before["p50"], 2)
         result["before_warm_over_raw"] = round(before["p50"] / r["p50"], 4)
         result["before_server_cpu_ms_per_click"] = round(before_cpu_ms, 1)
+        result["paired_warm_p50_ms"] = round(ap["p50"], 2)
+        result["paired_server_cpu_ms_per_click"] = round(after_paired_cpu_ms, 1)
+        result["paired_cpu_now_over_before"] = round(after_paired_cpu_ms / before_cpu_ms, 4)
+    if decoder_before:
+        result["endpoint_decoder_before_p50_ms"] = round(statistics.median(decoder_before), 2)
+        result["endpoint_decoder_cpu_p50_ms"] = round(statistics.median(decoder_cpu), 2)
+        result["endpoint_decoder_before_cpu_p50_ms"] = round(statistics.median(decoder_before_cpu), 2)
+    if compare:
+        result["compare_load"] = {
+            name: {
+                "annotators": args.compare_annotators,
+                "requests": len(entry["latencies"]),
+                "errors": entry["errors"],
+                "p50_ms": round(pct(entry["latencies"], 50), 1),
+                "p95_ms": round(pct(entry["latencies"], 95), 1),
+                "server_cpu_ms_per_click": round(1000 * entry["cpu_s"] / max(1, len(entry["latencies"])), 1),
+            }
+            for name, entry in compare.items()
+        }
+        for name, figures in result["compare_load"].items():
+            print(f"compare load {name}: {figures}")
     print(json.dumps(result))
 
 

@@ -58,7 +58,8 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     # An export is downloaded once it has finished.
     ("ExportViewSet", "download"): (409,),
     # Segmenting needs the image's SAM2 features (409: not ingested, encoding_area while the
-    # click's windows are encoded first, encoding_failed) and the model's checkpoint (503).
+    # click's windows are encoded first, encoding_failed), the model's checkpoint and room in
+    # the decoder's queue (503).
     ("ImageSegmentView", "post"): (409, 503),
     # The annotate page's view names windows under the model's cache key (503 without a checkpoint).
     ("ImageViewSet", "encode_focus"): (503,),
@@ -81,7 +82,7 @@ ERROR_DESCRIPTIONS = {
     "(`code`: conflict, stale_version, locked_for_review, label_required, in_use...).",
     413: "The request body or uploaded file is larger than the server accepts.",
     415: "The request body's media type is not one the operation accepts.",
-    503: "The server cannot do this now (`code`: checkpoint_missing).",
+    503: "The server cannot do this now (`code`: checkpoint_missing, or busy: too many clicks queued).",
 }
 
 

@@ -27,6 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from annotator.sam2 import two_way
+from annotator.sam2.features import WindowFeatures
+
 
 @dataclass(frozen=True)
 class _Upscaling:
@@ -107,6 +110,37 @@ def _upscale_block(
     return out
 
 
+# Rows of the 64 x 64 transformer output per slice of the upscaling: a slice's intermediates
+# (16 rows x 128 px x 64 channels, then 32 rows x 256 px x 32 channels: 0.5 + 1 MiB in fp32)
+# stay in the CPU's cache from the first product through both layer norms and GELUs to the
+# masks, instead of eight passes over 4 and 8 MiB images in memory.
+_SLICE_ROWS = 8
+
+
+def _upscale_to_masks(
+    src: torch.Tensor, up: _Upscaling, feat_s1: torch.Tensor, feat_s0: torch.Tensor, hyper_in: torch.Tensor
+) -> torch.Tensor:
+    """Masks ``hyper_in @ act2(dc2(act1(ln(dc1(src) + feat_s1))) + feat_s0)`` in slices of rows.
+
+    Args:
+        src: [H, W, C0] the transformer's image output, channels-last.
+        feat_s1: [2H, 2W, C1]; feat_s0: [4H, 4W, C2], channels-last views of the high-resolution features.
+        hyper_in: [M, C2] the mask tokens' hypernetwork outputs.
+    Returns:
+        [M, 4H, 4W] mask logits.
+    """
+    h, w, _ = src.shape
+    masks = torch.empty((4 * h, 4 * w, hyper_in.shape[0]), dtype=src.dtype, device=src.device)
+    weights = hyper_in.T
+    for row in range(0, h, _SLICE_ROWS):
+        end = min(h, row + _SLICE_ROWS)
+        x = _upscale_block(src[row:end], up.w1, up.b1, up.c1, feat_s1[2 * row : 2 * end])
+        x = up.act1(_layer_norm_last(up.norm, x))
+        x = up.act2(_upscale_block(x, up.w2, up.b2, up.c2, feat_s0[4 * row : 4 * end]))
+        torch.mm(x.view(-1, up.c2), weights, out=masks[4 * row : 4 * end].view(-1, weights.shape[1]))
+    return masks.permute(2, 0, 1)
+
+
 @torch.inference_mode()
 def decode(
     model: nn.Module,
@@ -124,40 +158,64 @@ def decode(
         sparse, dense: the prompt encoder's embeddings for this window's prompts.
         multimask_output: three masks (True) or one (False), as ``MaskDecoder.forward``.
     """
+    return decode_windows(model, [WindowFeatures(image_embed, high_res_feats)], sparse, [dense], multimask_output)
+
+
+@torch.inference_mode()
+def decode_windows(
+    model: nn.Module,
+    windows: list[WindowFeatures],
+    sparse: torch.Tensor,
+    dense: list[torch.Tensor],
+    multimask_output: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model.sam_mask_decoder`` on B windows in one pass: logits [B, C, 256, 256] and IoU scores [B, C].
+
+    Window i is decoded with the prompts of row i; the windows may belong to different images.
+
+    Args:
+        windows: B windows' features (each with batch dimension 1, high-resolution ones channels-last).
+        sparse: [B, T, 256], the prompt encoder's sparse embeddings, the same number T for every window.
+        dense: B tensors [1, 256, 64, 64], the dense embeddings (the no-mask embedding or a previous mask's).
+        multimask_output: three masks (True) or one (False), as ``MaskDecoder.forward``.
+    """
     decoder = model.sam_mask_decoder
     up = prepare(model)
-    if up is None or image_embed.shape[0] != 1:
-        masks, scores, _, _ = decoder(
-            image_embeddings=image_embed,
-            image_pe=model.sam_prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
-            repeat_image=False,
-            high_res_features=high_res_feats,
-        )
-        return masks, scores
-
     first = 1 if decoder.pred_obj_scores else 0
     learned = [decoder.obj_score_token.weight] if first else []
     output_tokens = torch.cat([*learned, decoder.iou_token.weight, decoder.mask_tokens.weight], dim=0)
-    tokens = torch.cat((output_tokens[None], sparse), dim=1)
-    _, _, h, w = image_embed.shape
-    hs, src = decoder.transformer(image_embed + dense, up.dense_pe, tokens)
+    batch = len(windows)
+    tokens = torch.cat((output_tokens[None].expand(batch, -1, -1), sparse), dim=1)
+    if up is None or not two_way.regrouped(decoder.transformer, tokens.shape[1]):
+        masks, scores, _, _ = decoder(
+            image_embeddings=torch.cat([w.image_embed for w in windows]),
+            image_pe=model.sam_prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=torch.cat(dense),
+            multimask_output=multimask_output,
+            repeat_image=False,
+            high_res_features=[torch.cat([w.high_res_feats[i] for w in windows]) for i in range(2)],
+        )
+        return masks, scores
+
+    _, c, h, w = windows[0].image_embed.shape
+    # The image tokens [B, H·W, C]: each window's embedding plus its dense prompt, laid out
+    # channels-last in the same pass (the products would each copy a channels-first one).
+    keys = torch.empty((batch, h * w, c), dtype=windows[0].image_embed.dtype, device=windows[0].image_embed.device)
+    for i, (window, window_dense) in enumerate(zip(windows, dense, strict=True)):
+        torch.add(window.image_embed[0].flatten(1).T, window_dense[0].flatten(1).T, out=keys[i])
+    hs, src = two_way.forward(decoder.transformer, keys, up.dense_pe, tokens)
     iou_token_out = hs[:, first, :]
     mask_tokens_out = hs[:, first + 1 : first + 1 + decoder.num_mask_tokens, :]
-
-    # The transformer's image output [1, H·W, C] is already channels-last.
-    feat_s0, feat_s1 = (f[0].permute(1, 2, 0) for f in high_res_feats)
-    x = _upscale_block(src[0].view(h, w, -1), up.w1, up.b1, up.c1, feat_s1)
-    x = up.act1(_layer_norm_last(up.norm, x))
-    x = up.act2(_upscale_block(x, up.w2, up.b2, up.c2, feat_s0))
-
     hyper_in = torch.stack(
         [mlp(mask_tokens_out[:, i, :]) for i, mlp in enumerate(decoder.output_hypernetworks_mlps)], dim=1
     )
-    out_h, out_w, channels = x.shape
-    masks = (x.view(out_h * out_w, channels) @ hyper_in[0].T).T.reshape(1, -1, out_h, out_w)
+    masks = []
+    for i, window in enumerate(windows):
+        # The transformer's image output [H·W, C] is already channels-last.
+        feat_s0, feat_s1 = (f[0].permute(1, 2, 0) for f in window.high_res_feats)
+        masks.append(_upscale_to_masks(src[i].view(h, w, -1), up, feat_s1, feat_s0, hyper_in[i]))
+    masks = torch.stack(masks)
     scores = decoder.iou_prediction_head(iou_token_out)
 
     # MaskDecoder.forward's choice between the single-mask token and the three others.

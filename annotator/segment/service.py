@@ -33,11 +33,11 @@ from shapely.geometry import MultiPolygon
 from annotator.errors import InvalidInput, NotFound
 from annotator.geometry import split_antimeridian
 from annotator.models import FeatureTile, Image
-from annotator.sam2 import decoder, features
+from annotator.sam2 import features
 from annotator.sam2.encoding import current_cache_key, image_affine
 from annotator.sam2.registry import LoadedModel, load_decoder
 from annotator.sam2.windows import WINDOW_SIZE, windows_holding
-from annotator.segment import on_demand, outline, prompt_sessions
+from annotator.segment import batching, on_demand, outline, prompt_sessions
 
 # Prompts closer than this many window pixels to a cut window edge count as touching it.
 EDGE_PX = 2
@@ -330,7 +330,9 @@ def run_decoder(
     mask_input: np.ndarray | None,
     multimask: bool,
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """SAM2's prompt encoder and mask decoder (:mod:`decoder`), as ``SAM2ImagePredictor._predict`` runs them.
+    """SAM2's prompt encoder and mask decoder, as ``SAM2ImagePredictor._predict`` runs them.
+
+    The decoder (:mod:`annotator.sam2.decoder`) runs through this process's :mod:`batching` queue.
 
     Args:
         points: [N, 2] window pixels (x, y) in the 1024 x 1024 frame; labels [N] (1 positive, 0 negative).
@@ -354,8 +356,9 @@ def run_decoder(
     if mask_input is not None:
         masks = torch.as_tensor(mask_input, dtype=torch.float32, device=device)[None]
     sparse, dense = model.sam_prompt_encoder(points=concat, boxes=None, masks=masks)
-    low_res, scores = decoder.decode(model, feats.image_embed, feats.high_res_feats, sparse, dense, multimask)
-    return torch.clamp(low_res[0], -32.0, 32.0), scores[0].float().cpu().numpy()
+    # One pass at a time per process, with the clicks that arrived meanwhile (batching.py).
+    low_res, scores, _ = batching.decoder_batcher().decode(model, feats, sparse, dense, multimask)
+    return torch.clamp(low_res, -32.0, 32.0), scores.float().cpu().numpy()
 
 
 def upsample(low_res: torch.Tensor, width: int, height: int) -> np.ndarray:
