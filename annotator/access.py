@@ -257,6 +257,19 @@ def agreement_actions(role: Role | str | None) -> list[str]:
     return ["make_consensus"] if consensus_refusal(role) is None else []
 
 
+# --- drafts (segment everything, find similar) -------------------------------------------
+# Reviewers and owners start runs: their drafts land in the review queue they work.
+DRAFTS_READER = Role.VIEWER
+DRAFTS_STARTER = Role.REVIEWER
+
+
+def draft_run_refusal(role: Role | str | None) -> PermissionDenied | None:
+    """Why a member with ``role`` may not start a segment-everything or find-similar run, or None."""
+    if at_least(role, DRAFTS_STARTER):
+        return None
+    return PermissionDenied("Only reviewers and owners start segment-everything and find-similar runs.")
+
+
 # --- model evaluation -------------------------------------------------------------------
 
 # Every member reads the evaluations (the dashboard shows them). Starting one is the owners':

@@ -19,4 +19,6 @@ class AnnotatorConfig(AppConfig):
         "evaluate": ("annotator.quality.evaluation", "encode"),
         # Vector geometry and a raster grid in metres (shapely, rasterio): no torch.
         "consensus": ("annotator.quality.agreement", "default"),
+        # Segment everything / find similar: SAM2's decoder on the cached features (torch).
+        "drafts": ("annotator.drafts.runs", "encode"),
     }

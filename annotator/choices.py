@@ -32,6 +32,7 @@ class JobKind(models.TextChoices):
     IMPORT = "import", "Import"
     EVALUATE = "evaluate", "Model evaluation"
     CONSENSUS = "consensus", "Consensus drafts"
+    DRAFTS = "drafts", "Drafts (segment everything, find similar)"
 
 
 class JobStatus(models.TextChoices):
@@ -50,3 +51,8 @@ class EncodePriority(models.IntegerChoices):
 
     CLICK = 0, "A click waits for it"
     VIEW = 1, "In view of an open annotate page"
+
+
+class DraftRunKind(models.TextChoices):
+    EVERYTHING = "everything", "Segment everything"
+    SIMILAR = "similar", "Find similar"

@@ -101,6 +101,8 @@ TORCH_THREADS = env_int("GEOPROMPT_TORCH_THREADS", 1, minimum=0)
 # Most clicks one decoder pass of a web process decodes together (annotator/segment/batching.py);
 # four times as many may wait, more are refused (503, code busy).
 SEGMENT_BATCH_MAX = env_int("GEOPROMPT_SEGMENT_BATCH_MAX", 8, minimum=1)
+# The most drafts one segment-everything or find-similar run may make (annotator/drafts/).
+DRAFTS_MAX_PER_RUN = env_int("GEOPROMPT_DRAFTS_MAX_PER_RUN", 10_000, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

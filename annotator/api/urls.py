@@ -4,6 +4,7 @@ from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from annotator.api.assignments import views as assignment_views
+from annotator.api.drafts import views as draft_views
 from annotator.api.exports import views as export_views
 from annotator.api.imagery import uploads as upload_views
 from annotator.api.imagery import views as imagery_views
@@ -47,6 +48,9 @@ router.register("users", team_views.UserViewSet, basename="user")
 # Exports.
 router.register(f"{in_project}/exports", export_views.ProjectExportViewSet, basename="project-export")
 router.register("exports", export_views.ExportViewSet, basename="export")
+# Drafts at scale: segment everything, find similar (annotator/drafts/).
+router.register(r"images/(?P<image_pk>\d+)/draft-runs", draft_views.ImageDraftRunViewSet, basename="image-draft-run")
+router.register("draft-runs", draft_views.DraftRunViewSet, basename="draft-run")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

@@ -12,6 +12,7 @@ from annotator.models.annotation import (
     VersionAction,
 )
 from annotator.models.consensus import ConsensusRun
+from annotator.models.drafts import DraftRun
 from annotator.models.evaluation import ModelEvaluation
 from annotator.models.export import Export, ExportFormat
 from annotator.models.feature import EncodeRequest, FeatureTile
@@ -28,6 +29,7 @@ __all__ = [
     "AssignedArea",
     "CommentThread",
     "ConsensusRun",
+    "DraftRun",
     "EncodeRequest",
     "Export",
     "ExportFormat",

@@ -104,6 +104,16 @@ def sam2_transforms(resolution: int):
     return _transforms[resolution]
 
 
+# Image-encoder forward passes made by this process (:func:`encode_batch` is the only way
+# in): drafts runs record how many happened while they ran, which must be none.
+_encoder_calls = 0
+
+
+def encoder_call_count() -> int:
+    """Image-encoder forward passes made by this process so far."""
+    return _encoder_calls
+
+
 @torch.inference_mode()
 def encode_batch(loaded: LoadedModel, windows_rgb: list[np.ndarray]) -> list[dict[str, torch.Tensor]]:
     """Run the SAM2 image encoder on uint8 RGB windows [1024, 1024, 3].
@@ -112,6 +122,8 @@ def encode_batch(loaded: LoadedModel, windows_rgb: list[np.ndarray]) -> list[dic
     :data:`FEATURE_NAMES` (float, batch dimension dropped): ``image_embed`` [256, 64, 64],
     ``high_res_feats_0`` [32, 256, 256], ``high_res_feats_1`` [64, 128, 128].
     """
+    global _encoder_calls
+    _encoder_calls += 1
     model = loaded.model
     batch = sam2_transforms(model.image_size).forward_batch(windows_rgb).to(loaded.device)
     autocast = (
