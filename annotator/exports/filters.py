@@ -124,6 +124,8 @@ ROW_FIELDS = (
     "reviewed_at",
     "wkb",
     "attributes",
+    "source",
+    "provenance",
 )
 
 
@@ -141,6 +143,9 @@ class AnnotationBatch:
     timestamps: dict[str, np.ndarray] = field(default_factory=dict)  # ISO 8601 strings or None
     geometries: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     attributes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # dicts: name → value
+    sources: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))  # AnnotationSource values
+    # dicts: where a drafted or fused annotation came from (run, model, window, figures); {} for others
+    provenance: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -166,6 +171,8 @@ def _batch(rows: list[tuple]) -> AnnotationBatch:
         },
         geometries=shapely.from_wkb([bytes(w) for w in columns[11]]),
         attributes=_objects([a or {} for a in columns[12]]),
+        sources=np.asarray(columns[13], dtype=object),
+        provenance=_objects([p or {} for p in columns[14]]),
     )
 
 

@@ -4,6 +4,10 @@ Each file is written batch by batch (GeoJSON as text, the others with ``pyogrio.
 and ``append=True``), so memory holds one batch at a time. Attributes: ``ann_id``,
 ``image_id``, ``class_id``, ``class``, ``state``, ``author``, ``area_m2`` (geodesic, m²) and
 the timestamps ``created``, ``updated``, ``submitted``, ``reviewed`` (ISO 8601, UTC).
+GeoJSON features also carry ``source`` (sam, manual, import, auto, consensus) and
+``provenance``: where a drafted (``auto``) or fused (``consensus``) annotation came from, as
+an object (its run, model, checkpoint digest, untrained flag, level, window and figures),
+null for the others.
 
 The label attributes that annotators fill in (defined per label class) follow:
 
@@ -141,6 +145,8 @@ class GeoJSONWriter:
             properties["class_id"] = properties["class_id"] or None
             for column in self.attributes:
                 properties[column.field] = column.value(batch.attributes[i])
+            properties["source"] = batch.sources[i]
+            properties["provenance"] = batch.provenance[i] or None
             if self.count:
                 self.file.write(",\n")
             self.file.write(f'{{"type": "Feature", "id": {int(batch.ids[i])}, "properties": ')

@@ -36,7 +36,11 @@ def _stored(annotation) -> shapely.Geometry:
 
 @pytest.mark.django_db
 def test_geopackage_and_shapefile_keep_geometry_crs_and_attributes_in_4326(cast, scene, tmp_path):
+    from annotator.models import Annotation
+
     _image, annotations, _draft = scene
+    drafted = {"run": 7, "kind": "everything", "level": 1, "window": [0, 0, 467, 362], "predicted_iou": 0.91}
+    Annotation.objects.filter(pk=annotations[0].pk).update(source="auto", provenance=drafted)
     export = build_sync(cast.project, cast.reviewer, ["gpkg", "shapefile", "geojson"])
     unzip(export, tmp_path)
 
@@ -74,6 +78,11 @@ def test_geopackage_and_shapefile_keep_geometry_crs_and_attributes_in_4326(cast,
     assert collection["type"] == "FeatureCollection"
     assert {f["properties"]["ann_id"] for f in collection["features"]} == set(by_id)
     assert all(f["properties"]["created"] for f in collection["features"])
+    # A drafted annotation's provenance travels with it; the others have none.
+    properties = {f["properties"]["ann_id"]: f["properties"] for f in collection["features"]}
+    assert properties[annotations[0].pk]["source"] == "auto"
+    assert properties[annotations[0].pk]["provenance"] == drafted
+    assert properties[annotations[1].pk]["provenance"] is None
 
 
 @pytest.mark.django_db
