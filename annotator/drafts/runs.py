@@ -336,10 +336,12 @@ class WindowResult:
 def _run_window(run, params: DraftParams, window: WindowGeometry, loaded, src, area_px, proto, kept, existing):
     """One window: prompts, decode and filter, outlines as candidates in image pixels."""
     from annotator.drafts import filters, grid, merge, similar
-    from annotator.segment import outline, service
+    from annotator.sam2 import features
+    from annotator.segment import outline
 
     tile = window.tile
-    feats, _cached = service.load_window(window.ref, loaded)
+    # Read once per run, so not through the click path's LRU: a run holds one window at a time.
+    feats = features.to_decoder_inputs(features.load_window_tensors(tile.storage_key), loaded.device)
     valid = _valid_pixels(src, window)
     if run.kind == DraftRunKind.SIMILAR:
         xs, ys = similar.cell_centres()
