@@ -26,7 +26,7 @@ from annotator.api.permissions import ProjectRolePermission
 from annotator.choices import Role
 
 # Path parameters of this API are all integer primary keys.
-INTEGER_PATH_PARAMETERS = ("id", "pk", "project_pk")
+INTEGER_PATH_PARAMETERS = ("id", "pk", "project_pk", "image_pk")
 
 # Permissions that refuse with 403 only through ``required_roles`` (401 is listed anyway).
 ROLE_PERMISSIONS = (permissions.AllowAny, permissions.IsAuthenticated, ProjectRolePermission)
@@ -63,6 +63,8 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("ImageSegmentView", "post"): (409, 503),
     # The annotate page's view names windows under the model's cache key (503 without a checkpoint).
     ("ImageViewSet", "encode_focus"): (503,),
+    # A drafts run needs the image's SAM2 features (409) and the model's checkpoint (503).
+    ("ImageDraftRunViewSet", "create"): (409, 503),
     # An invitation link already used or expired, or a caller already a member.
     ("InvitationAcceptView", "post"): (409,),
     # User accounts are for staff only, reads included; staff cannot lock themselves out,

@@ -104,7 +104,9 @@ def parse_params(kind: str, raw) -> DraftParams:
     if not isinstance(m2m, bool):
         raise InvalidInput("use_m2m must be true or false.", field="params")
     examples = raw.get("example_annotations", [])
-    if not isinstance(examples, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in examples):
+    if not isinstance(examples, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 1 <= x < 2**63 for x in examples
+    ):
         raise InvalidInput("example_annotations must be a list of annotation ids.", field="params")
     if len(examples) > MAX_EXAMPLES:
         raise InvalidInput(f"Give at most {MAX_EXAMPLES} example annotations.", field="params")

@@ -17,8 +17,8 @@ class DraftRunStartSerializer(serializers.Serializer):
     area = serializers.JSONField(
         required=False, allow_null=True, help_text="GeoJSON Polygon in EPSG:4326; default: the assignment or the image"
     )
-    assignment = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    label_class = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    assignment = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
+    label_class = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**63 - 1)
     params = serializers.JSONField(required=False, allow_null=True, help_text="see annotator/drafts/params.py")
 
 
