@@ -445,7 +445,8 @@ def _save_window(run: DraftRun, params: DraftParams, window, result: WindowResul
     from annotator.drafts import merge
 
     merged = merge.merge_into(kept, result.candidates, params.box_nms_thresh)
-    room = params.max_drafts - (sum(1 for k in merged.kept if k.draft_id is not None) - len(merged.removed))
+    # ``kept`` no longer holds the drafts this window removes: what is saved of it stays.
+    room = params.max_drafts - sum(1 for k in merged.kept if k.draft_id is not None)
     added = sorted(merged.added, key=lambda c: (c.touches_window_edge, c.rank()))
     if len(added) > room:
         dropped = {id(c) for c in added[room:]}
@@ -494,10 +495,15 @@ def _save_window(run: DraftRun, params: DraftParams, window, result: WindowResul
         counts["points"] += result.points
         counts["masks"] += result.masks
         counts["windows_done"] = len(run.windows_done)
-        counts["drafts"] = Annotation.objects.live().filter(image_id=run.image_id, provenance__run=run.pk).count()
+        counts["drafts"] = _drafts_of(run).count()
         run.counts = counts
         DraftRun.objects.filter(pk=run.pk).update(windows_done=run.windows_done, counts=counts)
     return merged.kept
+
+
+def _drafts_of(run: DraftRun):
+    """The run's live drafts."""
+    return Annotation.objects.live().filter(image_id=run.image_id, source=AnnotationSource.AUTO, provenance__run=run.pk)
 
 
 def _kept_of_run(run: DraftRun, forward) -> list:
@@ -505,7 +511,7 @@ def _kept_of_run(run: DraftRun, forward) -> list:
     from annotator.drafts.merge import Candidate
 
     kept = []
-    for annotation in Annotation.objects.live().filter(image_id=run.image_id, provenance__run=run.pk):
+    for annotation in _drafts_of(run):
         p = annotation.provenance
         kept.append(
             Candidate(
@@ -526,8 +532,13 @@ def _kept_of_run(run: DraftRun, forward) -> list:
 
 def _existing_annotations(run: DraftRun, forward):
     """The image's other live annotations in image pixels, with an STRtree, or None when there are none."""
-    others = Annotation.objects.live().filter(image_id=run.image_id).exclude(provenance__run=run.pk)
-    shapes = [_to_image_px(a.geometry, forward) for a in others.only("geometry")]
+    # Filtered here, not with exclude(): a JSON key lookup is NULL on rows without the key.
+    others = Annotation.objects.live().filter(image_id=run.image_id).only("geometry", "source", "provenance")
+    shapes = [
+        _to_image_px(a.geometry, forward)
+        for a in others
+        if not (a.source == AnnotationSource.AUTO and (a.provenance or {}).get("run") == run.pk)
+    ]
     if not shapes:
         return None
     return shapely.STRtree(shapes), shapes

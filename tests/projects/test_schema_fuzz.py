@@ -245,6 +245,8 @@ def id_chooser(world):
             return
         if "project_pk" in params:
             params["project_pk"] = world.ids["projects"]
+        if "image_pk" in params:
+            params["image_pk"] = world.ids["images"]
         match = ID_KIND.search(case.operation.path)
         kind = match["kind"] if match else None
         if "id" not in params or kind not in world.ids:
