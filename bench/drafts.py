@@ -199,7 +199,8 @@ def main() -> None:
     extrapolated_default = plans[args.size] * 32 * 32 / large["points_per_s"]
     print(
         f"EXTRAPOLATION, not measured: at points_per_side 32 (1024 points per window), "
-        f"{plans[args.size] * 1024} points at {large['points_per_s']:.2f} points/s = {extrapolated_default / 3600:.1f} h"
+        f"{plans[args.size] * 1024} points at {large['points_per_s']:.2f} points/s = "
+        f"{extrapolated_default / 3600:.1f} h"
     )
     summary = {
         "points_per_s": large["points_per_s"],
