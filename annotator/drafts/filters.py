@@ -63,7 +63,8 @@ class WindowMasks:
         predicted_iou, stability: [K] the decoder's IoU prediction and SAM2's stability score.
         boxes: [K, 4] x0, y0, x1, y1 of the thresholded mask, window pixels (inclusive, SAM2's).
         area_px: [K] pixels of the thresholded mask inside the window's valid part (window pixels).
-        disagreement: [K] spread (max - min) of the three predicted IoUs of the mask's point.
+        disagreement: [K] 1 - the mean IoU of the mask with its point's other candidates, on the
+            256 x 256 logits > 0 (the click path's ``candidate_disagreement``; NaN with one candidate).
         decoded_points: how many points were decoded (before any filter).
     """
 
@@ -160,7 +161,7 @@ def filter_window(
         batch = points[start : start + params.points_per_batch]
         low_res, iou = decode_points(loaded, feats, batch, multimask=multimask)
         count = low_res.shape[1]
-        spread = (iou.max(dim=1).values - iou.min(dim=1).values).repeat_interleave(count)
+        spread = _disagreement(low_res, width, height)
         low_res = low_res.flatten(0, 1)
         iou = iou.flatten(0, 1)
         pts = torch.as_tensor(batch, dtype=torch.float64).repeat_interleave(count, dim=0)
@@ -214,6 +215,15 @@ def filter_window(
         disagreement=cat["spread"][order].numpy(),
         decoded_points=len(points),
     )
+
+
+def _disagreement(low_res: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """[B * C] the click path's candidate disagreement of each mask of each point (NaN with one candidate)."""
+    from annotator.segment.service import candidate_disagreement
+
+    logits = low_res.float().numpy()
+    values = [candidate_disagreement(point, c, width, height) for point in logits for c in range(logits.shape[1])]
+    return torch.tensor([float("nan") if v is None else v for v in values], dtype=torch.float32)
 
 
 def _empty(decoded: int) -> WindowMasks:

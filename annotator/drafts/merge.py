@@ -144,7 +144,7 @@ def merge_into(
             polygon=shapely.make_valid(shapely.union(partner.polygon, cand.polygon)),
             predicted_iou=min(partner.predicted_iou, cand.predicted_iou),
             stability=min(partner.stability, cand.stability),
-            disagreement=max(partner.disagreement, cand.disagreement),
+            disagreement=float(np.fmax(partner.disagreement, cand.disagreement)),
             pieces=partner.pieces + cand.pieces,
         )
         kept[kept.index(partner)] = joined

@@ -27,6 +27,7 @@ window of a run deletes the untouched drafts (never edited, submitted or reviewe
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -56,8 +57,6 @@ from annotator.models import (
 )
 from annotator.workflow.annotations import clean_geometry, geodesic_area_m2, parse_geojson, version_row
 
-# The measure behind provenance["candidate_disagreement"].
-DISAGREEMENT_MEASURE = "spread of the three multimask predicted IoUs of the point (max - min)"
 # Find similar: peak neighbourhood and suppression radius, embedding cells (16 window px each).
 PEAK_RADIUS_CELLS = 2
 # Outline of a draft: simplification (window pixels) and the smallest part or hole kept.
@@ -412,8 +411,8 @@ def _provenance(run: DraftRun, cand) -> dict:
         "window": list(cand.window),
         "predicted_iou": round(cand.predicted_iou, 5),
         "stability": round(cand.stability, 5),
-        "candidate_disagreement": round(cand.disagreement, 5),
-        "candidate_disagreement_measure": "iou_spread",
+        # As the click path's: 1 - mean IoU with the point's other candidate masks (null: one candidate).
+        "candidate_disagreement": None if math.isnan(cand.disagreement) else round(cand.disagreement, 5),
         "touches_window_edge": cand.touches_window_edge,
         "area_px": round(cand.area, 2),
         "point_px": [round(cand.point[0], 2), round(cand.point[1], 2)],
@@ -522,7 +521,7 @@ def _kept_of_run(run: DraftRun, forward) -> list:
                 window=tuple(p.get("window", (0, 0, 0, 0))),
                 touches_window_edge=bool(p.get("touches_window_edge", False)),
                 point=tuple(p.get("point_px", (0.0, 0.0))),
-                disagreement=float(p.get("candidate_disagreement", 0.0)),
+                disagreement=float(p.get("candidate_disagreement") or 0.0),
                 draft_id=annotation.pk,
                 pieces=int(p.get("pieces", 1)),
             )

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("annotator", "0011_model_evaluation"),
+        ("annotator", "0012_annotation_risk"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
