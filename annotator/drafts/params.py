@@ -21,7 +21,7 @@ from annotator.errors import InvalidInput
 MAX_EXAMPLES = 100
 # (type, default, low, high) of each numeric parameter; booleans have (bool, default).
 NUMBERS: dict[str, tuple[type, float | int, float | int, float | int]] = {
-    "points_per_side": (int, 32, 1, 64),
+    "points_per_side": (int, 32, 1, 128),
     "points_per_batch": (int, 64, 1, 256),
     "pred_iou_thresh": (float, 0.8, 0.0, 1.0),
     "stability_score_thresh": (float, 0.95, 0.0, 1.0),

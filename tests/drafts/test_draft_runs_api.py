@@ -63,7 +63,7 @@ def test_a_stranger_sees_nothing_of_the_image_or_its_runs(cast, client_for, enco
     ("body", "sentence"),
     [
         ({"kind": "all"}, None),
-        ({"kind": "everything", "params": {"points_per_side": 0}}, "points_per_side must be between 1 and 64."),
+        ({"kind": "everything", "params": {"points_per_side": 0}}, "points_per_side must be between 1 and 128."),
         ({"kind": "everything", "params": {"pred_iou_thresh": 1.5}}, "pred_iou_thresh must be between 0.0 and 1.0."),
         ({"kind": "everything", "params": {"points_per_batch": 2.5}}, "points_per_batch must be a whole number."),
         ({"kind": "everything", "params": {"max_drafts": 10**9}}, "max_drafts must be between 1 and 10000."),
