@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -13,19 +12,11 @@ from annotator import jobs
 from annotator.choices import ImageStatus, JobKind
 from annotator.errors import GeopromptError, InvalidInput
 from annotator.imagery.ingest import ingest_image, stretch_for
+from annotator.imagery.pending import clean_name
 from annotator.models import Image, Job, Project
 from annotator.storage import get_storage
 
 logger = logging.getLogger(__name__)
-
-MAX_NAME_LENGTH = 255
-
-
-def clean_name(name: str) -> str:
-    """A display name from a user's file name: no folders, no control characters."""
-    base = os.path.basename(name.replace("\\", "/")).strip()
-    base = "".join(ch for ch in base if ch.isprintable())
-    return base[:MAX_NAME_LENGTH] or "image"
 
 
 def create_from_upload(project: Project, uploaded_file, user, name: str = "") -> tuple[Image, Job]:
@@ -56,20 +47,6 @@ def create_from_upload(project: Project, uploaded_file, user, name: str = "") ->
             raise
         image.original_key = key
         image.save(update_fields=["original_key", "original_size"])
-        job = jobs.enqueue(JobKind.INGEST, project, image, user)
-    return image, job
-
-
-def create_pending(project: Project, user, name: str, *, size: int = 0, source_url: str = "") -> tuple[Image, Job]:
-    """An image whose original is not stored yet, and its ingest job (in the caller's transaction).
-
-    The ingest job first stores the original (:func:`store_original`): the parts of a
-    finished resumable upload, or the raster of an import by reference (``source_url``).
-    """
-    with transaction.atomic():
-        image = Image.objects.create(
-            project=project, name=clean_name(name), uploaded_by=user, original_size=size, source_url=source_url
-        )
         job = jobs.enqueue(JobKind.INGEST, project, image, user)
     return image, job
 

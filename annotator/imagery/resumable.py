@@ -48,6 +48,7 @@ from annotator.errors import (
     UploadExpired,
     UploadTooLarge,
 )
+from annotator.imagery.pending import clean_name, create_pending
 from annotator.models import Image, Job, Project, ResumableUpload
 from annotator.storage import get_storage
 
@@ -140,8 +141,6 @@ def create_upload(project: Project, user, length_header: str | None, metadata_he
         InvalidInput: no or a malformed length or metadata.
         UploadTooLarge: a length above ``MAX_RESUMABLE_UPLOAD_BYTES``.
     """
-    from annotator.imagery.images import clean_name
-
     length = parse_length(length_header, "Upload-Length")
     limit = settings.MAX_RESUMABLE_UPLOAD_BYTES
     if length > limit:
@@ -258,8 +257,6 @@ def receive_chunk(
 
 def _record_part(upload_id, offset: int, size: int, key: str, user) -> Received:
     """Add a stored part to the upload under its row lock; the last one creates the image, once."""
-    from annotator.imagery.images import create_pending
-
     with transaction.atomic():
         upload = ResumableUpload.objects.select_for_update().filter(pk=upload_id).first()
         if upload is None:

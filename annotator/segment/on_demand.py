@@ -1,7 +1,7 @@
 """A click on an image whose encode has not reached the click's windows: encode those first.
 
 What a click needs: at most the two finest levels' windows that the segment service would
-choose for its prompts (:func:`needed_windows`): the finest level's window holding every
+choose for its prompts (``service.needed_windows``): the finest level's window holding every
 prompt with the most margin to its cut edges, and the next coarser level's, which the
 service tries when the mask reaches a cut edge. With both stored, the answer is the one a
 fully encoded image gives (the service chooses among stored windows the same way).
@@ -24,11 +24,11 @@ from django.db import transaction
 from annotator.choices import EncodePriority, ImageStatus, JobKind, JobStatus
 from annotator.errors import Conflict, EncodingArea, EncodingFailed
 from annotator.jobs import latest_job_for
-from annotator.models import EncodeRequest, FeatureTile, Image
+from annotator.models import EncodeRequest, Image
 from annotator.sam2 import encode_jobs, priority
-from annotator.sam2.encoding import current_cache_key, encoding_summary, image_affine
+from annotator.sam2.encoding import current_cache_key, encoding_summary
 from annotator.sam2.priority import WindowId, window_id
-from annotator.sam2.windows import Window, windows_holding
+from annotator.sam2.windows import Window
 
 # The page asks again after this many seconds (a hint in the 409 body).
 RETRY_AFTER_S = 2.0
@@ -56,40 +56,9 @@ def needs_on_demand(image: Image) -> bool:
     )
 
 
-def needed_windows(image: Image, prompts) -> list[Window]:
-    """The planned windows the segment service would use for ``prompts`` (a ``PromptSet``), finest first.
-
-    The same choice as the service's (:func:`~annotator.segment.service.choose_windows`),
-    made on the plan instead of the stored rows: at most :data:`LEVELS_USED` windows.
-    """
-    # The service module imports this one; its window choice is read at call time.
-    from annotator.segment import service
-
-    planned = windows_holding(
-        image.width, image.height, image_affine(image), prompts.bounds(), stride=settings.SAM2_WINDOW_STRIDE
-    )
-    refs = [
-        service.window_ref(
-            image,
-            FeatureTile(
-                image=image,
-                level=w.level,
-                row_off=w.row_off,
-                col_off=w.col_off,
-                width=w.width,
-                height=w.height,
-                transform=list(w.transform.to_gdal()),
-            ),
-        )
-        for w in planned
-    ]
-    by_id = {window_id(w): w for w in planned}
-    chosen = service.choose_windows(refs, prompts)[:LEVELS_USED]
-    return [by_id[window_id(c.window.tile)] for c in chosen]
-
-
-def ensure_windows(image: Image, prompts) -> None:
-    """Return once the windows ``prompts`` need are stored; ask for them first and wait a little.
+def ensure_windows(image: Image, windows: list[Window]) -> None:
+    """Return once ``windows`` (what a click needs, ``service.needed_windows``) are stored;
+    ask for them first and wait a little.
 
     Raises:
         EncodingArea: they are not stored within ``GEOPROMPT_SAM2_ON_DEMAND_WAIT_S``
@@ -98,7 +67,7 @@ def ensure_windows(image: Image, prompts) -> None:
         EncodingFailed: the encode job that had them failed (409); the next click asks again.
     """
     key = current_cache_key(image)
-    needed = [window_id(w) for w in needed_windows(image, prompts)]
+    needed = [window_id(w) for w in windows]
     if not needed or priority.stored_windows(image, key, needed) == set(needed):
         return
     priority.request_windows(image, key, needed, EncodePriority.CLICK)

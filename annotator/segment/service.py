@@ -35,8 +35,9 @@ from annotator.geometry import split_antimeridian
 from annotator.models import FeatureTile, Image
 from annotator.sam2 import features
 from annotator.sam2.encoding import current_cache_key, image_affine
+from annotator.sam2.priority import window_id
 from annotator.sam2.registry import LoadedModel, load_decoder
-from annotator.sam2.windows import WINDOW_SIZE, windows_holding
+from annotator.sam2.windows import WINDOW_SIZE, Window, windows_holding
 from annotator.segment import batching, on_demand, outline, prompt_sessions
 
 # Prompts closer than this many window pixels to a cut window edge count as touching it.
@@ -538,6 +539,35 @@ def _session_lock(session_id: str) -> threading.Lock:
     return _SESSION_LOCKS[int.from_bytes(digest, "big") % len(_SESSION_LOCKS)]
 
 
+def needed_windows(image: Image, prompts) -> list[Window]:
+    """The planned windows the segment service would use for ``prompts`` (a ``PromptSet``), finest first.
+
+    The same choice as :func:`choose_windows`, made on the plan instead of the stored rows:
+    at most :data:`on_demand.LEVELS_USED` windows (what an on-demand encode must store).
+    """
+    planned = windows_holding(
+        image.width, image.height, image_affine(image), prompts.bounds(), stride=settings.SAM2_WINDOW_STRIDE
+    )
+    refs = [
+        window_ref(
+            image,
+            FeatureTile(
+                image=image,
+                level=w.level,
+                row_off=w.row_off,
+                col_off=w.col_off,
+                width=w.width,
+                height=w.height,
+                transform=list(w.transform.to_gdal()),
+            ),
+        )
+        for w in planned
+    ]
+    by_id = {window_id(w): w for w in planned}
+    chosen = choose_windows(refs, prompts)[: on_demand.LEVELS_USED]
+    return [by_id[window_id(c.window.tile)] for c in chosen]
+
+
 def segment(image: Image, request: SegmentRequest) -> Segmentation:
     """Decode the prompts into a GeoJSON Feature (EPSG:4326) with score, level, window, timings.
 
@@ -552,7 +582,7 @@ def segment(image: Image, request: SegmentRequest) -> Segmentation:
     session_id = prompt_sessions.check_session_id(request.session_id)
     prompts = prompts_to_pixels(image, request.positive, request.negative, request.box, request.crs)
     if partial:
-        on_demand.ensure_windows(image, prompts)
+        on_demand.ensure_windows(image, needed_windows(image, prompts))
     refs = candidate_windows(image, prompts)
     if not refs and not FeatureTile.objects.filter(image=image, cache_key=current_cache_key(image)).exists():
         raise NotFound("The image's SAM2 features are missing; encode it again.")

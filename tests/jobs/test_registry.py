@@ -21,6 +21,8 @@ EXPECTED_QUEUES = {
     JobKind.EVALUATE: "encode",
     # Consensus drafts are vector geometry and a raster grid in metres: no torch.
     JobKind.CONSENSUS: "default",
+    # Segment everything / find similar run SAM2's decoder on the cached features.
+    JobKind.DRAFTS: "encode",
 }
 
 
@@ -40,6 +42,7 @@ def test_each_runner_lives_with_its_concept_and_no_service_imports_a_task_module
         JobKind.IMPORT: "annotator.workflow.vector_import",
         JobKind.EVALUATE: "annotator.quality.evaluation",
         JobKind.CONSENSUS: "annotator.quality.agreement",
+        JobKind.DRAFTS: "annotator.drafts.runs",
     }
 
 

@@ -24,7 +24,7 @@ from annotator.api.jobs.serializers import job_summary
 from annotator.api.permissions import ProjectRolePermission
 from annotator.choices import Role
 from annotator.imagery import images as image_service
-from annotator.imagery import references
+from annotator.imagery import pending, references
 from annotator.models import Image, Project
 from annotator.sam2 import encoding as encoding_service
 from annotator.segment import on_demand
@@ -68,7 +68,7 @@ class ProjectImageViewSet(ProjectScopedMixin, mixins.ListModelMixin, viewsets.Ge
         body.is_valid(raise_exception=True)
         data = body.validated_data
         source = references.resolve_source(data["url"], data.get("asset"))
-        image, job = image_service.create_pending(
+        image, job = pending.create_pending(
             project, request.user, data.get("name") or source.name, size=source.size or 0, source_url=source.url
         )
         context = self.get_serializer_context()
