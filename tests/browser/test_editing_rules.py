@@ -56,8 +56,13 @@ def changes_sent(session) -> list[str]:
 
 
 def record_writes(session) -> None:
+    """Record the page's API writes; its reports of the map view to the encoder's priorities
+    (``encode-focus``, sent while an image is still encoding) change no annotation."""
     session.writes = []
-    session.page.on("request", lambda r: r.method != "GET" and "/api/" in r.url and session.writes.append(r))
+    session.page.on(
+        "request",
+        lambda r: r.method != "GET" and "/api/" in r.url and "/encode-focus/" not in r.url and session.writes.append(r),
+    )
 
 
 def screen_point(page, lng: float, lat: float) -> tuple[float, float]:
