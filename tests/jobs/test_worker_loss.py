@@ -32,11 +32,15 @@ def worker_logs(tmp_path) -> str:
 
 
 def encode_in_a_worker(cast, tmp_path, wait_for) -> tuple[Image, Job]:
-    """An image of 5 windows (2 levels), its encode job queued, and at least one window stored."""
+    """An image of 5 windows (2 levels), its encode job queued, at least one window stored and reported."""
     image = ingest_file(cast.project, cast.owner, resampled_raster(tmp_path / "big.tif", 1400, 1100))
     assert len(encoding.image_windows(image)) == 5
     job = jobs.enqueue(JobKind.ENCODE, cast.project, image, cast.owner)  # sent at once: no transaction here
-    assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), interval_s=0.1), worker_logs(tmp_path)
+    # The window's row is stored before the job reports its progress (with an ETA): wait for both.
+    assert wait_for(
+        lambda: FeatureTile.objects.filter(image=image).exists() and "ETA" in Job.objects.get(pk=job.pk).message,
+        interval_s=0.1,
+    ), worker_logs(tmp_path)
     return image, job
 
 
