@@ -30,9 +30,14 @@ export async function loadAnnotations() {
   $("annotation-count").textContent = `${result.data.count} annotation(s) in view`;
 }
 
+let areasAsked = 0;
+
 export async function loadAreas() {
+  // Several callers reload the areas (the page's load, the areas panel); only the newest
+  // answer is drawn, so an older one arriving late cannot leave its labels behind.
+  const asked = ++areasAsked;
   const result = await api(`/api/v1/projects/${projectId}/areas/?image=${imageId}`);
-  if (!result.ok) return;
+  if (!result.ok || asked !== areasAsked) return;
   areaLayer.clearLayers();
   areaLabels.clearLayers();
   areaLayer.addData(result.data);
