@@ -52,15 +52,8 @@ class DraftParams:
 
     @property
     def filters(self) -> FilterParams:
-        return FilterParams(
-            points_per_batch=self.points_per_batch,
-            pred_iou_thresh=self.pred_iou_thresh,
-            stability_score_thresh=self.stability_score_thresh,
-            stability_score_offset=self.stability_score_offset,
-            mask_threshold=self.mask_threshold,
-            box_nms_thresh=self.box_nms_thresh,
-            use_m2m=self.use_m2m,
-        )
+        """The filter parameters, which share their names with these."""
+        return FilterParams(**{name: getattr(self, name) for name in FilterParams.__dataclass_fields__})
 
     def as_json(self) -> dict:
         return asdict(self)
