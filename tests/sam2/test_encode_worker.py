@@ -68,7 +68,11 @@ def test_a_job_whose_worker_was_killed_resumes_and_completes_without_duplicates(
     assert total == 5
     first = start_worker()
     job = encode_jobs.start_encode(image, cast.owner)
-    assert wait_for(lambda: FeatureTile.objects.filter(image=image).exists(), interval_s=0.1)
+    # The window's row is stored before the job reports its progress (with an ETA): wait for both.
+    assert wait_for(
+        lambda: FeatureTile.objects.filter(image=image).exists() and "ETA" in Job.objects.get(pk=job.pk).message,
+        interval_s=0.1,
+    )
     first.kill()
     job.refresh_from_db()
     done_before = FeatureTile.objects.filter(image=image).count()
