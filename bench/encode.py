@@ -57,7 +57,7 @@ def main() -> None:
 
     from annotator.imagery import ingest as imagery
     from annotator.models import FeatureTile, Image, Project
-    from annotator.sam2 import encoding
+    from annotator.sam2 import encoder, encoding
     from annotator.sam2 import registry as sam2_models
     from annotator.storage import get_storage
 
@@ -95,7 +95,7 @@ def main() -> None:
         )
         # Warm-up (first-call allocations, jit), not timed.
         predictor.set_image(np.zeros((1024, 1024, 3), dtype=np.uint8))
-        encoding.encode_batch(loaded, [np.zeros((1024, 1024, 3), dtype=np.uint8)])
+        encoder.encode_batch(loaded, [np.zeros((1024, 1024, 3), dtype=np.uint8)])
 
         def sync() -> None:
             if loaded.device.type == "cuda":

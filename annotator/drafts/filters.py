@@ -32,6 +32,7 @@ from torchvision.ops.boxes import batched_nms
 
 from annotator.sam2.features import WindowFeatures
 from annotator.sam2.registry import LoadedModel
+from annotator.sam2.scores import candidate_disagreements
 from annotator.sam2.windows import WINDOW_SIZE
 
 # SAM2's crop-edge tolerance (``is_box_near_crop_edge``'s atol), window pixels.
@@ -134,7 +135,8 @@ def _stability_boxes_areas(
         boxes.append(batched_mask_to_box(masks))
         areas.append(masks.sum(dim=(-1, -2)))
     if not stability:
-        return torch.zeros(0), torch.zeros((0, 4)), torch.zeros(0)
+        device = low_res.device
+        return torch.zeros(0, device=device), torch.zeros((0, 4), device=device), torch.zeros(0, device=device)
     return torch.cat(stability), torch.cat(boxes), torch.cat(areas)
 
 
@@ -161,10 +163,10 @@ def filter_window(
         batch = points[start : start + params.points_per_batch]
         low_res, iou = decode_points(loaded, feats, batch, multimask=multimask)
         count = low_res.shape[1]
-        spread = _disagreement(low_res, width, height)
+        spread = candidate_disagreements(low_res, width, height).flatten()
         low_res = low_res.flatten(0, 1)
         iou = iou.flatten(0, 1)
-        pts = torch.as_tensor(batch, dtype=torch.float64).repeat_interleave(count, dim=0)
+        pts = torch.as_tensor(batch, dtype=torch.float64, device=low_res.device).repeat_interleave(count, dim=0)
         if params.use_m2m:
             # SAM2's refine_with_m2m: each mask's own point again, with its clamped logits as mask input.
             refined, refined_iou = [], []
@@ -173,7 +175,7 @@ def filter_window(
                 r, s = decode_points(
                     loaded,
                     feats,
-                    pts[m : m + params.points_per_batch].numpy(),
+                    pts[m : m + params.points_per_batch].cpu().numpy(),
                     mask_input=clamped[m : m + params.points_per_batch, None],
                     multimask=False,
                 )
@@ -203,27 +205,21 @@ def filter_window(
     if len(cat["points"]) == 0:
         return _empty(len(points))
     order = batched_nms(
-        cat["boxes"].float(), cat["iou"], torch.zeros(len(cat["boxes"]), dtype=torch.int64), params.box_nms_thresh
+        cat["boxes"].float(),
+        cat["iou"],
+        torch.zeros(len(cat["boxes"]), dtype=torch.int64, device=cat["boxes"].device),
+        params.box_nms_thresh,
     )
     return WindowMasks(
-        points=cat["points"][order].numpy(),
-        low_res=cat["low_res"][order].numpy(),
-        predicted_iou=cat["iou"][order].numpy(),
-        stability=cat["stability"][order].numpy(),
-        boxes=cat["boxes"][order].numpy(),
-        area_px=cat["areas"][order].numpy(),
-        disagreement=cat["spread"][order].numpy(),
+        points=cat["points"][order].cpu().numpy(),
+        low_res=cat["low_res"][order].cpu().numpy(),
+        predicted_iou=cat["iou"][order].cpu().numpy(),
+        stability=cat["stability"][order].cpu().numpy(),
+        boxes=cat["boxes"][order].cpu().numpy(),
+        area_px=cat["areas"][order].cpu().numpy(),
+        disagreement=cat["spread"][order].cpu().numpy(),
         decoded_points=len(points),
     )
-
-
-def _disagreement(low_res: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """[B * C] the click path's candidate disagreement of each mask of each point (NaN with one candidate)."""
-    from annotator.segment.service import candidate_disagreement
-
-    logits = low_res.float().numpy()
-    values = [candidate_disagreement(point, c, width, height) for point in logits for c in range(logits.shape[1])]
-    return torch.tensor([float("nan") if v is None else v for v in values], dtype=torch.float32)
 
 
 def _empty(decoded: int) -> WindowMasks:

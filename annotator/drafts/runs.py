@@ -224,11 +224,11 @@ def execute(run: DraftRun, job: Job | None = None, max_windows: int | None = Non
     Args:
         max_windows: process at most this many windows in this call (the benchmark's subset).
     """
-    from annotator.sam2 import encoding, registry
+    from annotator.sam2 import encoder, encoding, registry
     from annotator.segment import service
 
     started = time.perf_counter()
-    calls_before = encoding.encoder_call_count()
+    calls_before = encoder.encoder_call_count()
     image = run.image
     params = DraftParams.from_json(run.params)
     loaded = registry.load_decoder(run.model_name)
@@ -268,7 +268,7 @@ def execute(run: DraftRun, job: Job | None = None, max_windows: int | None = Non
                 len(done) / max(len(windows), 1), f"{len(done)} of {len(windows)} windows, {counts['drafts']} drafts"
             ):
                 raise Cancelled(f"job {job.pk} no longer runs here")
-    counts["encoder_calls"] = encoding.encoder_call_count() - calls_before
+    counts["encoder_calls"] = encoder.encoder_call_count() - calls_before
     counts["decoder_only"] = not hasattr(loaded.model, "image_encoder")
     counts["seconds"] = round(counts.get("seconds", 0.0) + time.perf_counter() - started, 3)
     run.counts = counts

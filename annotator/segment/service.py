@@ -37,6 +37,7 @@ from annotator.sam2 import features
 from annotator.sam2.encoding import current_cache_key, image_affine
 from annotator.sam2.priority import window_id
 from annotator.sam2.registry import LoadedModel, load_decoder
+from annotator.sam2.scores import candidate_disagreement
 from annotator.sam2.windows import WINDOW_SIZE, Window, windows_holding
 from annotator.segment import batching, on_demand, outline, prompt_sessions
 
@@ -757,22 +758,6 @@ def stability_score(logits: np.ndarray, width: int, height: int) -> float | None
     score = calculate_stability_score(torch.from_numpy(up)[None], 0.0, STABILITY_OFFSET)
     value = float(score[0])
     return round(value, 6) if np.isfinite(value) else None
-
-
-def candidate_disagreement(low_res: np.ndarray, best: int, width: int, height: int) -> float | None:
-    """1 - the mean IoU of candidate ``best``'s mask with each other candidate's ([C, 256, 256]
-    logits > 0, cropped to the cells of the valid window); None with a single candidate."""
-    if len(low_res) < 2:
-        return None
-    step = WINDOW_SIZE // outline.LOW_RES
-    masks = low_res[:, : -(-height // step), : -(-width // step)] > 0
-    ious = []
-    for i in range(len(masks)):
-        if i == best:
-            continue
-        union = np.logical_or(masks[best], masks[i]).sum()
-        ious.append(1.0 if union == 0 else float(np.logical_and(masks[best], masks[i]).sum() / union))
-    return round(1.0 - float(np.mean(ious)), 6)
 
 
 def _better(tried: list[Decoded]) -> Decoded:

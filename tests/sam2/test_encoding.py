@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from annotator.choices import ImageStatus, JobKind, JobStatus
 from annotator.models import FeatureTile, Image, Job
-from annotator.sam2 import encode_jobs, encoding, features
+from annotator.sam2 import encode_jobs, encoder, encoding, features
 from annotator.sam2 import registry as sam2_models
 from annotator.sam2.windows import FEATURE_BYTES_PER_WINDOW
 from annotator.storage import get_storage
@@ -118,7 +118,7 @@ def test_preprocessing_pads_a_small_image_and_uses_the_chosen_bands(ingested_ima
 def test_our_features_equal_the_predictors_set_image_for_the_same_window(ingested_image, tiny, predictor):
     image = ingested_image("landsat_rgb_utm18.tif")
     rgb = window_rgb(image)
-    ours = encoding.encode_batch(tiny, [rgb])[0]
+    ours = encoder.encode_batch(tiny, [rgb])[0]
     predictor.set_image(rgb)
     theirs = predictor._features
     torch.testing.assert_close(ours["image_embed"], theirs["image_embed"][0], rtol=1e-4, atol=1e-4)
