@@ -81,7 +81,7 @@ def sync() -> None:
     import torch
 
     if torch.cuda.is_available():
-        sync()
+        torch.cuda.synchronize()
 
 
 def timed(fn, repeats: int, warmup: int = 3) -> list[float]:
