@@ -3,7 +3,10 @@
 # against the real PostgreSQL+PostGIS, Redis, Celery workers and headless Chromium.
 #   scripts/test.sh            everything (what .ci/run runs)
 #   scripts/test.sh --fast     skips the tests marked worker, browser, sam2 and fuzz (a quick local lane)
-#   scripts/test.sh -k tiles   extra arguments go to pytest
+#   scripts/test.sh -k tiles   extra arguments go to pytest (one process)
+# The whole suite runs as GEOPROMPT_TEST_SHARDS (default 2) pytest processes side by side,
+# files split by measured time (tests/support/shards.py), each with its own test database,
+# Redis database and temporary folder, so that one shard's workers never see the other's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FAST=0
@@ -36,8 +39,35 @@ echo "== ruff"
 echo "== migrations"
 .venv/bin/python manage.py makemigrations --check --dry-run
 echo "== pytest"
+SHARDS=${GEOPROMPT_TEST_SHARDS:-2}
 if [ $FAST -eq 1 ]; then
   .venv/bin/pytest -m "not worker and not browser and not sam2 and not fuzz" "$@"
-else
+elif [ $# -gt 0 ] || [ "$SHARDS" -le 1 ]; then
   .venv/bin/pytest "$@"
+else
+  case "$GEOPROMPT_TEST_REDIS_URL" in
+    */[0-9]*) FIRST_DB=${GEOPROMPT_TEST_REDIS_URL##*/} ;;
+    *) echo "GEOPROMPT_TEST_REDIS_URL must end in a database number (e.g. /15)"; exit 2 ;;
+  esac
+  [ "$FIRST_DB" -ge "$SHARDS" ] || { echo "Redis database $FIRST_DB: too low for $SHARDS shards (each takes the next lower one)"; exit 2; }
+  SHARD_DIR=$(mktemp -d -t geoprompt-test-shards-XXXXXX)
+  pids=()
+  trap 'kill "${pids[@]}" 2>/dev/null; kill "$(cat "${REDIS_DIR:-/nonexistent}/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "${REDIS_DIR:-}" "$SHARD_DIR"' EXIT
+  for i in $(seq 1 "$SHARDS"); do
+    mkdir -p "$SHARD_DIR/tmp$i/geoprompt"
+    (
+      export GEOPROMPT_TEST_SHARD="$i/$SHARDS"
+      export GEOPROMPT_REDIS_URL="${GEOPROMPT_TEST_REDIS_URL%/*}/$((FIRST_DB - i + 1))"
+      export TMPDIR="$SHARD_DIR/tmp$i" GEOPROMPT_TEMP_DIR="$SHARD_DIR/tmp$i/geoprompt"
+      exec .venv/bin/pytest -p no:cacheprovider
+    ) > "$SHARD_DIR/shard$i.log" 2>&1 &
+    pids+=($!)
+  done
+  status=0
+  for i in $(seq 1 "$SHARDS"); do
+    wait "${pids[$((i - 1))]}" || status=1
+    echo "== pytest shard $i/$SHARDS"
+    cat "$SHARD_DIR/shard$i.log"
+  done
+  exit $status
 fi

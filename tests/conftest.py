@@ -22,6 +22,18 @@ from tests.support.workflow import make_image
 PERSONAS = ("owner", "reviewer", "annotator", "viewer")
 
 
+def pytest_collection_modifyitems(config, items):
+    """With ``GEOPROMPT_TEST_SHARD=i/n`` (scripts/test.sh), keep only this shard's files."""
+    spec = os.environ.get("GEOPROMPT_TEST_SHARD")
+    if not spec:
+        return
+    from tests.support.shards import select
+
+    keep = select([item.nodeid for item in items], spec)
+    config.hook.pytest_deselected(items=[item for item, k in zip(items, keep, strict=True) if not k])
+    items[:] = [item for item, k in zip(items, keep, strict=True) if k]
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """A test database of this run's own (``test_geoprompt_p<pid>``), so that two runs on one
