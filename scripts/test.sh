@@ -52,7 +52,8 @@ else
   [ "$FIRST_DB" -ge "$SHARDS" ] || { echo "Redis database $FIRST_DB: too low for $SHARDS shards (each takes the next lower one)"; exit 2; }
   SHARD_DIR=$(mktemp -d -t geoprompt-test-shards-XXXXXX)
   pids=()
-  trap 'kill "${pids[@]}" 2>/dev/null; kill "$(cat "${REDIS_DIR:-/nonexistent}/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "${REDIS_DIR:-}" "$SHARD_DIR"' EXIT
+  # Each step may fail (a shard already gone) without skipping the next: set -e holds in traps.
+  trap 'kill "${pids[@]}" 2>/dev/null || true; kill "$(cat "${REDIS_DIR:-/nonexistent}/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "${REDIS_DIR:-}" "$SHARD_DIR"' EXIT
   for i in $(seq 1 "$SHARDS"); do
     mkdir -p "$SHARD_DIR/tmp$i/geoprompt"
     (
