@@ -39,9 +39,15 @@ function jobCell(image) {
       " ", retryButton(job));
   }
   const label = `${job.kind} ${percent(job.progress)}`;
+  // A large image encodes for a long while, yet it can be annotated at once: the windows
+  // clicked, then those in view, are encoded first.
+  const early = job.kind === "encode" && image.status === "encoding"
+    ? el("div", { class: "muted", dataset: { testid: `annotate-now-${image.id}` } },
+      "You can annotate it now: the areas you click are encoded first.")
+    : null;
   return el("div", { class: "job" },
     el("progress", { max: "1", value: String(job.progress || 0), "aria-label": label, dataset: { testid: `progress-${image.id}` } }),
-    el("span", { class: "muted" }, `${label}${job.message ? ` · ${job.message}` : ""}`));
+    el("span", { class: "muted" }, `${label}${job.message ? ` · ${job.message}` : ""}`), early);
 }
 
 // Owners queue a failed or stuck job again (the API refuses one whose worker still reports).

@@ -54,6 +54,12 @@ def test_an_annotator_sees_the_map_of_an_image_whose_encode_has_not_finished(
     assert "(encode 30%)" in status.inner_text()
     screenshot(page, "encoding")
 
+    # The project page says the image need not wait for its encode.
+    page.goto(f"{app}/projects/{cast.project.pk}/")
+    hint = page.get_by_test_id(f"annotate-now-{image.pk}")
+    assert hint.inner_text() == "You can annotate it now: the areas you click are encoded first."
+    screenshot(page, "project-encoding")
+
 
 def test_an_owner_previews_new_bands_and_stretch_then_saves_them_and_sam2_encodes_again(
     cast, ingested_image, browser_as, own_hosts, screenshot

@@ -45,5 +45,10 @@ function schedule() {
 }
 
 map.on("moveend", schedule);
-// The first image load starts the reports; later polls of the image do not add any.
-onChange((what) => { if (what === "imageLoaded" && !last) schedule(); });
+// The first image load starts the reports; later polls of the image do not add any. A
+// segment answer means windows were just encoded for it: the counts are read again at once
+// rather than at the next heartbeat (a polygon beside "0 windows ready" reads as a fault).
+onChange((what) => {
+  if (what === "imageLoaded" && !last) schedule();
+  if (what === "segmented" && last) schedule();
+});
