@@ -110,13 +110,16 @@ def _image_to_token(
     k = (attn.k_proj(k_in) * (1.0 / math.sqrt(dh))).view(b, t, h, dh).permute(0, 2, 3, 1)  # [B, H, dh, T]
     # Wq^T k per head: [B, C, H·T].
     k_in_keys = (attn.q_proj.weight.view(h, dh, c).transpose(1, 2) @ k).permute(0, 2, 1, 3).reshape(b, c, h * t)
-    scores = (keys @ k_in_keys).view(b, n, h, t)
-    scores += (qc @ k).transpose(1, 2)  # [B, H, N, T] → [B, N, H, T]
-    weights = scores.softmax(dim=-1).view(b, n, h * t)
+    # Scores laid out [B, H, T, N]: the softmax over the T tokens then runs along the image
+    # axis (N = 4,096 contiguous values per token), about 20x faster on a CPU than a softmax
+    # over a last axis of T ≈ 7, which was a tenth of a click's decoder time.
+    scores = (k_in_keys.transpose(1, 2) @ keys.transpose(1, 2)).view(b, h, t, n)
+    scores += k.transpose(2, 3) @ qc.transpose(1, 2)  # [B, H, T, dh] @ [H, dh, N]
+    weights = scores.softmax(dim=2).view(b, h * t, n)
     v = attn.v_proj(v_in).view(b, t, h, dh).transpose(1, 2)  # [B, H, T, dh]
     # Each head's values through its slice of the output projection: [B, H·T, C].
     projected = (v @ attn.out_proj.weight.T.reshape(h, dh, c)).reshape(b, h * t, c)
-    return torch.baddbmm(attn.out_proj.bias.expand(b, 1, c), weights, projected)
+    return torch.baddbmm(attn.out_proj.bias.expand(b, 1, c), weights.transpose(1, 2), projected)
 
 
 def forward(
