@@ -19,33 +19,30 @@ from annotator.drafts.filters import FilterParams
 from annotator.errors import InvalidInput
 
 MAX_EXAMPLES = 100
-# (type, default, low, high) of each numeric parameter; booleans have (bool, default).
-NUMBERS: dict[str, tuple[type, float | int, float | int, float | int]] = {
-    "points_per_side": (int, 32, 1, 128),
-    "points_per_batch": (int, 64, 1, 256),
-    "pred_iou_thresh": (float, 0.8, 0.0, 1.0),
-    "stability_score_thresh": (float, 0.95, 0.0, 1.0),
-    "stability_score_offset": (float, 1.0, 0.0, 16.0),
-    "mask_threshold": (float, 0.0, -16.0, 16.0),
-    "box_nms_thresh": (float, 0.7, 0.0, 1.0),
-    "min_mask_region_area": (int, 0, 0, 100_000),
-    "max_drafts": (int, 2000, 1, 0),  # high: settings.DRAFTS_MAX_PER_RUN
-    "similarity_threshold": (float, 0.8, -1.0, 1.0),
+# Find similar's cosine threshold when the request gives none (other runs have none at all).
+SIMILARITY_DEFAULT = 0.8
+# (type, low, high) of each numeric parameter; the defaults are DraftParams' own.
+NUMBERS: dict[str, tuple[type, float | int, float | int]] = {
+    "points_per_side": (int, 1, 128),
+    "points_per_batch": (int, 1, 256),
+    "pred_iou_thresh": (float, 0.0, 1.0),
+    "stability_score_thresh": (float, 0.0, 1.0),
+    "stability_score_offset": (float, 0.0, 16.0),
+    "mask_threshold": (float, -16.0, 16.0),
+    "box_nms_thresh": (float, 0.0, 1.0),
+    "min_mask_region_area": (int, 0, 100_000),
+    "max_drafts": (int, 1, 0),  # high: settings.DRAFTS_MAX_PER_RUN
+    "similarity_threshold": (float, -1.0, 1.0),
 }
 SIMILAR_ONLY = ("similarity_threshold", "example_annotations")
 
 
 @dataclass(frozen=True)
-class DraftParams:
+class DraftParams(FilterParams):
+    """The filter parameters (inherited, same names and defaults) and the run's own."""
+
     points_per_side: int = 32
-    points_per_batch: int = 64
-    pred_iou_thresh: float = 0.8
-    stability_score_thresh: float = 0.95
-    stability_score_offset: float = 1.0
-    mask_threshold: float = 0.0
-    box_nms_thresh: float = 0.7
     min_mask_region_area: int = 0
-    use_m2m: bool = False
     max_drafts: int = 2000
     similarity_threshold: float | None = None
     example_annotations: list[int] = field(default_factory=list)
@@ -79,7 +76,8 @@ def parse_params(kind: str, raw) -> DraftParams:
             if name in raw:
                 raise InvalidInput(f"{name} applies to find-similar runs only.", field="params")
     values: dict = {}
-    for name, (kind_of, default, low, high) in NUMBERS.items():
+    for name, (kind_of, low, high) in NUMBERS.items():
+        default = SIMILARITY_DEFAULT if name == "similarity_threshold" else getattr(DraftParams, name)
         if name == "max_drafts":
             high = settings.DRAFTS_MAX_PER_RUN
             default = min(default, high)

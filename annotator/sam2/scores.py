@@ -12,6 +12,7 @@ import torch
 
 from annotator.sam2.windows import WINDOW_SIZE
 
+# The decoder's low-resolution logits are LOW_RES x LOW_RES cells over the 1024 frame.
 LOW_RES = 256
 
 

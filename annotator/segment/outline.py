@@ -27,6 +27,8 @@ from scipy import ndimage
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
+from annotator.sam2.scores import LOW_RES
+
 # Parts are 4-connected (pixels sharing an edge), as rasterio polygonizes them; their holes
 # are then the 8-connected background regions inside them.
 FOUR = ndimage.generate_binary_structure(2, 1)
@@ -34,8 +36,7 @@ EIGHT = ndimage.generate_binary_structure(2, 2)
 # The simplification tolerance grows by this factor, at most this far, to meet a vertex budget.
 TOLERANCE_STEP = 2.0
 MAX_TOLERANCE_PX = 64.0
-# The low-resolution logits: 256 x 256 cells, each 4 x 4 window pixels (SAM2's 1024 frame).
-LOW_RES = 256
+# The low-resolution logits: 256 x 256 cells (LOW_RES), each 4 x 4 window pixels (SAM2's 1024 frame).
 LOW_RES_STEP = 4.0
 # At most this many traced vertices are simplified and validated: beyond it the smallest
 # holes are filled, so that a noisy mask costs no more than a detailed object (measured:
