@@ -106,3 +106,9 @@ def rfc7946_bbox(geometry: BaseGeometry) -> list[float]:
 def _wrap(lon: float) -> float:
     """A longitude in [-180, 180)."""
     return ((lon + 180.0) % 360.0) - 180.0
+
+
+def polygon_iou(a: BaseGeometry, b: BaseGeometry) -> float:
+    """Intersection over union of two shapely (Multi)Polygons in the same planar CRS; 0 when both are empty."""
+    union = shapely.area(shapely.union(a, b))
+    return float(shapely.area(shapely.intersection(a, b)) / union) if union > 0 else 0.0

@@ -28,6 +28,8 @@ import rasterio.features
 import shapely
 from affine import Affine
 
+from annotator.geometry import polygon_iou
+
 # A cut piece inside a whole mask by this share of its area is that object; two pieces
 # overlapping by this share of the smaller are one object.
 CUT_COVER = 0.5
@@ -80,13 +82,6 @@ class MergeResult:
     changed: list[Candidate]
 
 
-def _iou(a: shapely.Geometry, b: shapely.Geometry) -> float:
-    inter = shapely.area(shapely.intersection(a, b))
-    if inter <= 0:
-        return 0.0
-    return float(inter / shapely.area(shapely.union(a, b)))
-
-
 def _covered(piece: shapely.Geometry, by: shapely.Geometry) -> float:
     """Share of ``piece``'s area inside ``by``."""
     area = shapely.area(piece)
@@ -118,7 +113,11 @@ def merge_into(
         near = [k for k in kept if shapely.intersects(k.polygon, cand.polygon)]
         if not cand.touches_window_edge:
             duplicate = next(
-                (k for k in near if not k.touches_window_edge and _iou(k.polygon, cand.polygon) >= iou_threshold),
+                (
+                    k
+                    for k in near
+                    if not k.touches_window_edge and polygon_iou(k.polygon, cand.polygon) >= iou_threshold
+                ),
                 None,
             )
             if duplicate is not None:

@@ -42,6 +42,7 @@ from annotator import access, jobs
 from annotator.choices import DraftRunKind, ImageStatus, JobKind
 from annotator.drafts.params import DraftParams, parse_params
 from annotator.errors import Conflict, InvalidInput, NotFound
+from annotator.geometry import polygon_iou
 from annotator.models import (
     Annotation,
     AnnotationSource,
@@ -55,6 +56,7 @@ from annotator.models import (
     LabelClass,
     VersionAction,
 )
+from annotator.sam2.windows import window_key
 from annotator.workflow.annotations import clean_geometry, geodesic_area_m2, parse_geojson, version_row
 
 # Find similar: peak neighbourhood and suppression radius, embedding cells (16 window px each).
@@ -285,7 +287,7 @@ def _region_bounds(region: tuple[int, int, int, int]) -> tuple[float, float, flo
 
 def _key(window: WindowGeometry) -> str:
     t = window.tile
-    return f"L{t.level}_r{t.row_off}_c{t.col_off}"
+    return window_key(t.level, t.row_off, t.col_off)
 
 
 class _open_cog:
@@ -395,7 +397,7 @@ def _run_window(run, params: DraftParams, window: WindowGeometry, loaded, src, a
         candidates = [
             cand
             for cand in candidates
-            if not any(merge._iou(shapes[i], cand.polygon) >= params.box_nms_thresh for i in tree.query(cand.polygon))
+            if not any(polygon_iou(shapes[i], cand.polygon) >= params.box_nms_thresh for i in tree.query(cand.polygon))
         ]
     return WindowResult(candidates, masks.decoded_points, len(masks))
 

@@ -32,6 +32,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from annotator.access import Access
 from annotator.errors import InvalidInput, NotFound
+from annotator.geometry import polygon_iou
 from annotator.models import Annotation, Image, Project
 from annotator.workflow import annotations
 
@@ -414,11 +415,6 @@ def _max_deviation(geometry: shapely.Geometry, orientation: float, step: float) 
     return worst
 
 
-def _iou(a: shapely.Geometry, b: shapely.Geometry) -> float:
-    union = shapely.union(a, b).area
-    return float(shapely.intersection(a, b).area / union) if union > 0 else 0.0
-
-
 def regularise_footprints(
     footprints: Sequence[shapely.Geometry],
     options: RegulariseOptions = RegulariseOptions(),
@@ -512,7 +508,7 @@ def regularise_footprints(
             geometry = out_parts[0] if len(out_parts) == 1 else MultiPolygon(out_parts)
             results[i] = RegularisedFootprint(
                 geometry=geometry,
-                iou=_iou(geometry, footprints[i]),
+                iou=polygon_iou(geometry, footprints[i]),
                 max_angle_deviation_deg=_max_deviation(geometry, orientation, step),
                 orientation_deg=orientation,
                 group=group,

@@ -49,7 +49,7 @@ class Window:
     @property
     def key(self) -> str:
         """A name unique within one plan, used in storage keys: ``L1_r768_c0``."""
-        return f"L{self.level}_r{self.row_off}_c{self.col_off}"
+        return window_key(self.level, self.row_off, self.col_off)
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -59,6 +59,11 @@ class Window:
     def contains_pixel(self, col: float, row: float, margin: float = 0.0) -> bool:
         """Whether window pixel (col, row) lies in the valid part, ``margin`` pixels inside."""
         return margin <= col <= self.width - margin and margin <= row <= self.height - margin
+
+
+def window_key(level: int, row_off: int, col_off: int) -> str:
+    """The name of the window at ``level`` starting at (``col_off``, ``row_off``) level pixels: ``L1_r768_c0``."""
+    return f"L{level}_r{row_off}_c{col_off}"
 
 
 def level_shape(width: int, height: int, level: int) -> tuple[int, int]:
