@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from annotator.api.fields import Rfc7946GeometryField
-from annotator.api.jobs.serializers import JobSerializer
+from annotator.api.jobs.serializers import WithJob
 from annotator.choices import DraftRunKind
 from annotator.models import DraftRun
 
@@ -22,13 +22,11 @@ class DraftRunStartSerializer(serializers.Serializer):
     params = serializers.JSONField(required=False, allow_null=True, help_text="see annotator/drafts/params.py")
 
 
-class DraftRunSerializer(serializers.ModelSerializer):
+class DraftRunSerializer(WithJob, serializers.ModelSerializer):
     """One run: what it was asked, what it made so far (``counts``) and its job."""
 
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
     area = Rfc7946GeometryField(read_only=True)
-    job = JobSerializer(read_only=True)
-    status = serializers.SerializerMethodField()
 
     class Meta:
         model = DraftRun
@@ -52,6 +50,3 @@ class DraftRunSerializer(serializers.ModelSerializer):
             "job",
         ]
         read_only_fields = fields
-
-    def get_status(self, run: DraftRun) -> str:
-        return run.job.status if run.job else "unknown"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from annotator.api.jobs.serializers import JobSerializer
+from annotator.api.jobs.serializers import WithJob
 from annotator.models import Export, ExportFormat
 
 
@@ -22,10 +22,8 @@ class ExportCreateSerializer(serializers.Serializer):
     )
 
 
-class ExportSerializer(serializers.ModelSerializer):
+class ExportSerializer(WithJob, serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-    job = JobSerializer(read_only=True)
-    status = serializers.SerializerMethodField()
     download_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -46,9 +44,6 @@ class ExportSerializer(serializers.ModelSerializer):
             "download_url",
         ]
         read_only_fields = fields
-
-    def get_status(self, export: Export) -> str:
-        return export.job.status if export.job else "unknown"
 
     def get_download_url(self, export: Export) -> str | None:
         if not export.is_ready:

@@ -75,3 +75,14 @@ def job_summary(job: Job) -> dict:
         "heartbeat_age_s": None if age is None else round(age, 1),
         "attempts": job.attempts,
     }
+
+
+# Fields of a row that runs as a Job (``obj.job``): the job itself, and its status at the top
+# level. A comment, not a docstring: the schema would show it as the description of every
+# serializer without one of its own.
+class WithJob(serializers.Serializer):
+    job = JobSerializer(read_only=True)
+    status = serializers.SerializerMethodField()
+
+    def get_status(self, obj) -> str:
+        return obj.job.status if obj.job else "unknown"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from annotator.api.jobs.serializers import JobSerializer
+from annotator.api.jobs.serializers import WithJob
 from annotator.models import ModelEvaluation
 from annotator.quality.evaluation import DEFAULT_MAX_CLICKS, MAX_SAMPLE
 
@@ -20,12 +20,10 @@ class EvaluationStartSerializer(serializers.Serializer):
     max_clicks = serializers.IntegerField(required=False, default=DEFAULT_MAX_CLICKS, min_value=5, max_value=100)
 
 
-class ModelEvaluationSerializer(serializers.ModelSerializer):
+class ModelEvaluationSerializer(WithJob, serializers.ModelSerializer):
     """One evaluation without its per-object results (see ``ModelEvaluationDetailSerializer``)."""
 
     created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
-    job = JobSerializer(read_only=True)
-    status = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelEvaluation
@@ -45,9 +43,6 @@ class ModelEvaluationSerializer(serializers.ModelSerializer):
             "job",
         ]
         read_only_fields = fields
-
-    def get_status(self, evaluation: ModelEvaluation) -> str:
-        return evaluation.job.status if evaluation.job else "unknown"
 
 
 class ModelEvaluationDetailSerializer(ModelEvaluationSerializer):
