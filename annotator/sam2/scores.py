@@ -10,10 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from annotator.sam2.windows import WINDOW_SIZE
-
-# The decoder's low-resolution logits are LOW_RES x LOW_RES cells over the 1024 frame.
-LOW_RES = 256
+from annotator.sam2.windows import LOW_RES, WINDOW_SIZE
 
 
 def candidate_disagreements(low_res: torch.Tensor, width: int, height: int) -> torch.Tensor:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from affine import Affine
 
 WINDOW_SIZE = 1024
+# SAM2's low-resolution mask logits: LOW_RES x LOW_RES cells over a window's 1024 x 1024 frame.
+LOW_RES = 256
 # Bytes of fp16 features per window: image_embed 256x64x64 + high_res_feats 32x256x256 and 64x128x128.
 FEATURE_BYTES_PER_WINDOW = 2 * (256 * 64 * 64 + 32 * 256 * 256 + 64 * 128 * 128)
 

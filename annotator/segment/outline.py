@@ -27,7 +27,7 @@ from scipy import ndimage
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import make_valid
 
-from annotator.sam2.scores import LOW_RES
+from annotator.sam2.windows import LOW_RES  # torch-free: the default worker imports this module
 
 # Parts are 4-connected (pixels sharing an edge), as rasterio polygonizes them; their holes
 # are then the 8-connected background regions inside them.
