@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sam2.utils.amg import batched_mask_to_box, calculate_stability_score
-from torchvision.ops.boxes import batched_nms
 
 from annotator.sam2.features import WindowFeatures
 from annotator.sam2.registry import LoadedModel
@@ -204,6 +203,10 @@ def filter_window(
     cat = {k: torch.cat(v) for k, v in kept.items()}
     if len(cat["points"]) == 0:
         return _empty(len(points))
+    # Imported here: torchvision's ops pull in torch._dynamo and triton (~160 MiB resident),
+    # and every web process imports this module for the drafts parameters.
+    from torchvision.ops.boxes import batched_nms
+
     order = batched_nms(
         cat["boxes"].float(),
         cat["iou"],

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyogrio.raw
 import shapely
 from pyproj import CRS, Transformer
 
@@ -202,6 +201,10 @@ class OGRLayerWriter:
         self._write(shapely.to_wkb(geometries), _field_data(batch) + arrays, masks)
 
     def _write(self, wkb: np.ndarray, field_data: list[np.ndarray], attribute_masks: list[np.ndarray]) -> None:
+        # Imported here: pyogrio brings geopandas and pandas (~90 MiB resident) into every web
+        # process, which only queues exports.
+        import pyogrio.raw
+
         base = len(FIELDS) + len(TIME_FIELDS)
         pyogrio.raw.write(
             str(self.path),

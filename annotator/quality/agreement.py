@@ -65,9 +65,6 @@ from affine import Affine
 from django.contrib.gis.geos import GEOSGeometry
 from django.db import transaction
 from django.utils import timezone
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from annotator import access, jobs
 from annotator.choices import JobKind
@@ -310,6 +307,12 @@ def match(a: np.ndarray, b: np.ndarray, threshold: float = DEFAULT_IOU_THRESHOLD
     if len(ia) == 0:
         empty = np.empty(0, np.int64)
         return Matches(empty, empty, np.empty(0), np.empty(0))
+    # Imported here: scipy's optimize and sparse packages (~35 MiB resident) are worker work,
+    # and every web process imports this module for its defaults.
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     na, nb = len(a), len(b)
     graph = coo_matrix((np.ones(len(ia)), (ia, na + ib)), shape=(na + nb, na + nb))
     _count, component = connected_components(graph, directed=False)

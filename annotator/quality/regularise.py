@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 import shapely.affinity
-from buildingregulariser.regularization import connect_regularized_edges, orient_edges
 from django.contrib.gis.geos import Polygon as GEOSPolygon
 from django.db import transaction
 from django.db.models import Q
@@ -374,6 +373,10 @@ def _library_ring(ring: np.ndarray, options: RegulariseOptions) -> np.ndarray | 
         # The group's orientation, not the one the library would find for this ring alone.
         "main_direction": 0.0,
     }
+    # Imported here: the library imports geopandas and pandas (~30 MiB resident) into every
+    # web process, most of which never regularise.
+    from buildingregulariser.regularization import connect_regularized_edges, orient_edges
+
     # buildingregulariser 0.2.5 without 45° turns an edge that runs against the orientation
     # (azimuth ≈ 180°) into a perpendicular one; its 45° branch classifies edges modulo
     # 180° correctly, and a diagonal zone of width 0 makes that branch the 90° rule.

@@ -267,9 +267,21 @@ def logits_outline(
     is_shell[outer[:-1]] = True
     # A part's area is its shell's less all its holes', as select_parts counts its pixels.
     part_areas = np.bincount(ring_part, np.where(is_shell, areas, -areas), minlength=part_count)
-    rings = shapely.linearrings(points, indices=np.repeat(np.arange(ring_count), ring_vertices))
-    parts = shapely.polygons(rings, indices=ring_part)
-    chosen = _choose(parts, part_areas, part_areas >= min_area_px, positive_px, box_px)
+    keep = part_areas >= min_area_px
+    # Only the parts the prompts can select become shapely objects: a noisy mask has
+    # thousands of rings, and building them all cost more than the rest of the outline.
+    built = _reachable_parts(points, offsets, outer, keep, part_areas, positive_px, box_px)
+    ring_built = built[ring_part]
+    built_rings = np.flatnonzero(ring_built)
+    rings = np.full(ring_count, None, dtype=object)
+    rings[built_rings] = shapely.linearrings(
+        points[np.repeat(ring_built, ring_vertices)],
+        indices=np.repeat(np.arange(len(built_rings)), ring_vertices[built_rings]),
+    )
+    built_parts = np.flatnonzero(built)
+    parts = shapely.polygons(rings[built_rings], indices=np.searchsorted(built_parts, ring_part[built_rings]))
+    chosen = np.zeros(part_count, dtype=bool)
+    chosen[built_parts] = _choose(parts, part_areas[built_parts], keep[built_parts], positive_px, box_px)
     if not chosen.any():
         return Outline(MultiPolygon(), simplify_px, 0, 0)
     in_chosen = chosen[ring_part]
@@ -294,6 +306,36 @@ def _over_budget(kept: np.ndarray, is_shell: np.ndarray, ring_vertices: np.ndarr
     dropped = np.cumsum(ring_vertices[holes])
     fill[holes[: int(np.searchsorted(dropped, excess)) + 1]] = True
     return fill
+
+
+def _reachable_parts(
+    points: np.ndarray,
+    offsets: np.ndarray,
+    outer: np.ndarray,
+    keep: np.ndarray,
+    part_areas: np.ndarray,
+    positive_px: np.ndarray,
+    box_px: np.ndarray | None,
+) -> np.ndarray:
+    """The parts :func:`_choose` can pick, by their shells' bounding boxes (no geometry built).
+
+    A part within 0.5 px of a positive point, or meeting the box, has a shell whose bounding
+    box does too; the largest kept part is the fallback. So choosing among these parts gives
+    what choosing among all would. Returns a boolean per part.
+    """
+    low = np.minimum.reduceat(points, offsets[:-1])[outer[:-1]]
+    high = np.maximum.reduceat(points, offsets[:-1])[outer[:-1]]
+    reachable = np.zeros(len(low), dtype=bool)
+    for x, y in np.asarray(positive_px, dtype=np.float64).reshape(-1, 2):
+        near_x = (low[:, 0] - 0.5 <= x) & (x <= high[:, 0] + 0.5)
+        reachable |= near_x & (low[:, 1] - 0.5 <= y) & (y <= high[:, 1] + 0.5)
+    if box_px is not None:
+        x0, y0, x1, y1 = (float(v) for v in box_px)
+        reachable |= (low[:, 0] <= x1) & (x0 <= high[:, 0]) & (low[:, 1] <= y1) & (y0 <= high[:, 1])
+    reachable &= keep
+    if keep.any():
+        reachable[int(np.argmax(np.where(keep, part_areas, -1.0)))] = True
+    return reachable
 
 
 def _choose(

@@ -22,12 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyogrio
 import shapely
 from django.conf import settings
 from django.contrib.gis.geos import GEOSGeometry, MultiPolygon
 from django.db import transaction
-from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
@@ -200,6 +198,9 @@ def _vector_in(folder: str) -> str:
 
 
 def _polygon_layer(path: str) -> str | int:
+    import pyogrio
+    from pyogrio.errors import DataLayerError, DataSourceError
+
     try:
         layers = pyogrio.list_layers(path)
     except (DataSourceError, DataLayerError, OSError):
@@ -226,6 +227,11 @@ def read_vector(path: str, class_attribute: str = "") -> VectorFeatures:
     Raises:
         InvalidInput: not a vector, no CRS, not polygons, unknown attribute, too many features.
     """
+    # Imported here, as in _polygon_layer: pyogrio's GDAL bindings (~27 MiB resident) are the
+    # import job's, not every web process's.
+    import pyogrio.raw
+    from pyogrio.errors import DataLayerError, DataSourceError
+
     if zipfile.is_zipfile(path):
         with _extracted_zip(path) as folder:
             return read_vector(_vector_in(folder), class_attribute)

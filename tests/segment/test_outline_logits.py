@@ -168,3 +168,31 @@ def test_the_edge_strips_are_sams_upsampling():
     assert not segment.logits_touch_cut_edge(inside, 900, 700, cut)
     inside[100:120, 220:230] = 5.0
     assert segment.logits_touch_cut_edge(inside, 900, 700, (False, False, True, False))
+
+
+def every_part(points, offsets, outer, keep, part_areas, positive_px, box_px):
+    return np.ones(len(outer) - 1, dtype=bool)
+
+
+@pytest.mark.parametrize(
+    ("seed", "points", "box"),
+    [
+        (4, [[500.0, 400.0]], None),
+        (5, [[10.0, 700.0], [900.0, 30.0]], None),
+        (6, np.zeros((0, 2)), [200.0, 150.0, 260.0, 190.0]),
+        # Far outside the mask's parts: the largest part is the fallback.
+        (7, [[5000.0, 5000.0]], None),
+    ],
+)
+def test_choosing_among_the_parts_near_the_prompts_gives_the_outline_of_choosing_among_all(
+    monkeypatch, seed, points, box
+):
+    rng = np.random.default_rng(seed)
+    # Blobs of many sizes, so that many parts exist and several lie near each prompt.
+    logits = (rng.normal(-0.2, 1.0, (256, 256)) * 8).astype(np.float32)
+    args = (logits, 934, 723, np.asarray(points, dtype=float), None if box is None else np.array(box), 0, 16)
+    fast = outline.logits_outline(*args)
+    monkeypatch.setattr(outline, "_reachable_parts", every_part)
+    reference = outline.logits_outline(*args)
+    assert not reference.geometry.is_empty
+    assert fast.geometry.equals_exact(reference.geometry, 0) and fast.holes_filled == reference.holes_filled

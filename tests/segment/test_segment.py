@@ -169,6 +169,10 @@ def test_the_polygon_is_the_decoders_mask_through_the_window_transform(
     assert feature["type"] == "Feature" and feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
     assert props["level"] == 0 and props["untrained"] is True and props["model"] == "sam2.1_hiera_tiny"
     assert set(props["timing_ms"]) >= {"load", "decode", "polygonize", "total"}
+    # The same split, and the view's whole time, for browsers' developer tools and the load bench.
+    server_timing = dict(part.split(";dur=") for part in response["Server-Timing"].split(", "))
+    assert set(server_timing) == {"load", "decode", "polygonize", "segment", "view"}
+    assert float(server_timing["view"]) >= float(server_timing["segment"]) == props["timing_ms"]["total"]
 
     mask, score = reference_mask(predictor, tile, [[col, row]], [1], True)
     # The outline is traced on the decoder's logits (tests/segment/test_outline_logits.py
