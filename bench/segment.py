@@ -89,14 +89,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(env: dict, port: int, log: Path, workers: int, threads: int, tree: Path = REPO) -> subprocess.Popen:
+# The web server's settings before backend/gunicorn.conf.py: 2 processes of 4 request
+# threads, keep-alive connections, no limit on the connections a process takes.
+EARLIER_SERVER = ["--workers", "2", "--threads", "4", "--timeout", "120", "--keep-alive", "30"]
+
+
+def start_server(
+    env: dict, port: int, log: Path, workers: int | None, threads: int | None, tree: Path = REPO,
+    earlier: bool = False,
+) -> subprocess.Popen:  # fmt: skip
+    """gunicorn as deployed (``backend/gunicorn.conf.py``; ``workers``/``threads`` None: its defaults).
+
+    ``earlier`` (or a ``tree`` without the config file) starts it with :data:`EARLIER_SERVER` instead.
+    """
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     log_file = open(log, "wb")  # noqa: SIM115 - the server writes to it until it is stopped
+    if earlier or not (tree / "backend" / "gunicorn.conf.py").exists():
+        command = [gunicorn, "backend.wsgi", "--bind", f"127.0.0.1:{port}", *EARLIER_SERVER]
+    else:
+        command = [gunicorn, "-c", "backend/gunicorn.conf.py", "backend.wsgi"]
+        env = {**env, "GEOPROMPT_WEB_BIND": f"127.0.0.1:{port}"}
+        for name, value in (("GEOPROMPT_WEB_WORKERS", workers), ("GEOPROMPT_WEB_THREADS", threads)):
+            if value is not None:
+                env[name] = str(value)
     proc = subprocess.Popen(
-        [gunicorn, "backend.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads",
-         str(threads), "--timeout", "120", "--keep-alive", "30"],
-        cwd=tree, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        command, cwd=tree, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -108,12 +126,65 @@ def start_server(env: dict, port: int, log: Path, workers: int, threads: int, tr
     raise RuntimeError(f"the web server did not start:\n{log.read_text()[-3000:]}")
 
 
+def worker_pids(proc: subprocess.Popen) -> list[str]:
+    return Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+
+
+def cpu_by_process() -> dict[int, tuple[str, float]]:
+    """{pid: (group, user + system CPU seconds)} of every process (Linux /proc), grouped by what it is."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        pid = int(entry.name)
+        if pid == os.getpid():
+            group = "bench_client"
+        elif "gunicorn" in command:
+            group = "web"
+        elif command.startswith("postgres"):
+            group = "postgres"
+        elif "redis" in command:
+            group = "redis"
+        else:
+            group = "other"
+        out[pid] = (group, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cpu_ms_per_click(before: dict, after: dict, clicks: int) -> dict[str, float]:
+    """CPU ms per click by process group between two :func:`cpu_by_process` readings."""
+    groups: dict[str, float] = {}
+    for pid, (group, seconds) in after.items():
+        groups[group] = groups.get(group, 0.0) + seconds - before.get(pid, (group, 0.0))[1]
+    return {group: round(1000 * seconds / max(1, clicks), 1) for group, seconds in sorted(groups.items())}
+
+
+def worker_memory(proc: subprocess.Popen) -> list[dict[str, int]]:
+    """Resident memory (MiB) of a running gunicorn's workers: RSS, anonymous, proportional share (PSS)."""
+    out = []
+    for pid in worker_pids(proc):
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        rollup = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+        out.append({
+            "rss": int(status["VmRSS"].split()[0]) // 1024,
+            "anon": int(status["RssAnon"].split()[0]) // 1024,
+            "pss": int(rollup["Pss"].split()[0]) // 1024,
+        })  # fmt: skip
+    return out
+
+
 def server_cpu_seconds(proc: subprocess.Popen) -> float:
     """User + system CPU seconds of a gunicorn master's worker processes (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-    for pid in children:
+    for pid in worker_pids(proc):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         total += int(fields[11]) + int(fields[12])
     return total / tick
@@ -125,6 +196,7 @@ sys.path.insert(0, {repo!r})
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 import django
 django.setup()
+import backend.urls  # every view's imports, as a web worker has them after its first request
 from annotator.sam2 import decoder, features
 from annotator.sam2 import registry
 from annotator.segment import service
@@ -213,12 +285,22 @@ def machine() -> dict:
     return {"nproc": os.cpu_count(), "cpu_model": model, "loadavg": [float(v) for v in os.getloadavg()]}
 
 
+def server_timing(header: str) -> dict[str, float]:
+    """``Server-Timing: load;dur=0.1, decode;dur=43.2, …`` → {name: ms}."""
+    parts = (part.strip().split(";dur=") for part in header.split(",") if ";dur=" in part)
+    return {name: float(value) for name, value in parts}
+
+
 def run_load(
-    port: int, url_path: str, headers: dict, clicks: list, annotators: int, duration: float, interval: float
-) -> tuple[list[float], int]:
+    port: int, url_path: str, headers: dict, clicks: list, annotators: int, duration: float, interval: float,
+    splits: list[dict] | None = None,
+) -> tuple[list[float], int]:  # fmt: skip
     """``annotators`` threads, each clicking every ``interval`` s for ``duration`` s; every click a new point.
 
     Returns the latencies (ms) of every request and the number of errors (non-200 or no answer).
+    With ``splits``, appends each answered click's server split (its ``Server-Timing``) and
+    ``outside_view``: the latency less the view's time (the wait for a free worker, the
+    connection, the request's reading and writing).
     """
     import httpx
     import numpy as np
@@ -244,9 +326,12 @@ def run_load(
                 except httpx.HTTPError:
                     ok = False
                 elapsed = (time.perf_counter() - t) * 1000
+                split = server_timing(response.headers.get("server-timing", "")) if ok else {}
                 with lock:
                     latencies.append(elapsed)
                     errors[0] += 0 if ok else 1
+                    if splits is not None and "view" in split:
+                        splits.append({**split, "outside_view": elapsed - split["view"]})
                 next_click += interval
 
     threads = [threading.Thread(target=annotator, args=(i,)) for i in range(annotators)]
@@ -308,8 +393,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--clicks", type=int, default=40)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=None, help="web workers (default: backend/gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per web worker (default: the config's)")
     parser.add_argument("--rss-models", default="sam2.1_hiera_tiny,sam2.1_hiera_large")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process warm clicks")
     parser.add_argument("--large-size", type=int, default=20_000, help="side (px) of the large image; 0 skips it")
@@ -329,7 +414,8 @@ def main() -> None:
         type=int,
         default=0,
         help="annotators of a load run in turns on the earlier checkout's server (with --before-tree), "
-        "this checkout with GEOPROMPT_SEGMENT_BATCH_MAX=1, and this checkout; 0 skips it",
+        "this checkout under the web server's earlier settings (2 workers x 4 threads, keep-alive), and this "
+        "checkout as deployed; 0 skips it",
     )
     parser.add_argument("--compare-duration", type=float, default=20.0)
     parser.add_argument("--compare-rounds", type=int, default=2)
@@ -441,7 +527,8 @@ def main() -> None:
         configure_torch_threads(settings.TORCH_THREADS)
         print(
             f"image {image.width} x {image.height} px, 1 window; model {loaded.name} (untrained={loaded.untrained}); "
-            f"torch threads {torch.get_num_threads()}; server: gunicorn {args.workers} workers x {args.threads} threads"
+            f"torch threads {torch.get_num_threads()}; server: gunicorn -c backend/gunicorn.conf.py, workers "
+            f"{args.workers or 'default'}, threads {args.threads or 'default'}"
         )
 
         # 1. raw: the predictor on in-memory features.
@@ -564,9 +651,10 @@ def main() -> None:
                 thread.join()
 
         # 2. warm server.
+        web_workers = args.workers or (os.cpu_count() or 1) + 1
         warm_port = free_port()
         servers.append(start_server(env, warm_port, work / "warm.log", args.workers, args.threads))
-        warm_up(warm_port, clicks, args.workers)
+        warm_up(warm_port, clicks, web_workers)
         cpu_before = server_cpu_seconds(servers[-1])
         warm, warm_timing = timed_requests(warm_port, clicks, warmup=0)
         server_cpu_ms = (server_cpu_seconds(servers[-1]) - cpu_before) * 1000 / len(clicks)
@@ -597,7 +685,7 @@ def main() -> None:
         # 2c. warm clicks on the large image against the one-window image, alternated on the warm server.
         if large is not None:
             large_path = f"/api/v1/images/{large.pk}/segment"
-            warm_up(warm_port, large_clicks, args.workers, large_path)
+            warm_up(warm_port, large_clicks, web_workers, large_path)
             small_paired, large_warm = paired(
                 (warm_port, warm_port), (url_path, large_path), (clicks, large_clicks), warmup=3
             )
@@ -605,35 +693,27 @@ def main() -> None:
         # 2b. the same warm clicks on a server of the earlier checkout, in this run, alternated
         # one by one with this checkout's warm server (both see the same load moment by moment).
         before = None
-        variants: dict[str, int] = {}
+        variants: dict[str, tuple[int, subprocess.Popen]] = {}
         if args.before_tree:
             before_port = free_port()
             before_server = start_server(
                 env, before_port, work / "before.log", args.workers, args.threads, args.before_tree.resolve()
             )
             servers.append(before_server)
-            warm_up(before_port, clicks, args.workers)
+            warm_up(before_port, clicks, web_workers)
             cpu_start = [server_cpu_seconds(before_server), server_cpu_seconds(servers[0])]
             before_warm, after_paired = paired((before_port, warm_port), (url_path, url_path), (clicks, clicks), 0)
             before_timing, after_paired_timing = ([p["timing_ms"] for p in side] for side in paired_split.pop())
             before_cpu_ms = (server_cpu_seconds(before_server) - cpu_start[0]) * 1000 / len(clicks)
             after_paired_cpu_ms = (server_cpu_seconds(servers[0]) - cpu_start[1]) * 1000 / len(clicks)
-            variants["before"] = before_port
+            variants["before"] = (before_port, before_server)
         if args.compare_annotators:
-            # This checkout with one click per decoder pass (no batching), for the load comparison.
-            single_port = free_port()
-            servers.append(
-                start_server(
-                    {**env, "GEOPROMPT_SEGMENT_BATCH_MAX": "1"},
-                    single_port,
-                    work / "single.log",
-                    args.workers,
-                    args.threads,
-                )
-            )
-            warm_up(single_port, clicks, args.workers)
-            variants["batch_1"] = single_port
-        variants["now"] = warm_port
+            # This checkout under the web server's earlier settings (2 x 4 threads, keep-alive).
+            earlier_port = free_port()
+            servers.append(start_server(env, earlier_port, work / "earlier.log", None, None, earlier=True))
+            warm_up(earlier_port, clicks, 2)
+            variants["earlier_server"] = (earlier_port, servers[-1])
+        variants["now"] = (warm_port, servers[0])
 
         # 3. cold server: an LRU of zero bytes keeps nothing.
         cold_port = free_port()
@@ -701,17 +781,20 @@ def main() -> None:
         # 5. load: annotators clicking every interval on the warm server, each click a new point.
         load_pixels = rng.uniform([60, 60], [image.width - 60, image.height - 60], size=(4000, 2))
         load_clicks = [list(to_4326.transform(*(to_crs @ (float(c), float(r))))) for c, r in load_pixels]
+        load_splits: list[dict] = []
+        cpu_start = cpu_by_process()
         latencies, load_errors = run_load(
-            warm_port, url_path, headers, load_clicks, args.annotators, args.duration, args.interval
+            warm_port, url_path, headers, load_clicks, args.annotators, args.duration, args.interval, load_splits
         )
+        load_cpu = cpu_ms_per_click(cpu_start, cpu_by_process(), len(latencies))
+        warm_workers_memory = worker_memory(servers[0])
 
         # 5b. the same load on each variant's server (earlier checkout, no batching, now), in
         # turns, --compare-rounds times, so that the other work on the machine hits each alike.
         compare: dict[str, dict] = {}
         if args.compare_annotators:
             for _ in range(args.compare_rounds):
-                for name, port in variants.items():
-                    server = next(p for p in servers if f"--bind 127.0.0.1:{port}" in " ".join(p.args))
+                for name, (port, server) in variants.items():
                     cpu_start = server_cpu_seconds(server)
                     lat, errs = run_load(
                         port, url_path, headers, load_clicks, args.compare_annotators, args.compare_duration,
@@ -824,6 +907,18 @@ def main() -> None:
         f"load: {args.annotators} annotators x 1 click / {args.interval:g} s for {args.duration:g} s: "
         f"{len(latencies)} requests, {load_errors} errors"
     )
+    print(
+        "load, CPU ms per click by process: "
+        + ", ".join(f"{group} {ms:.1f}" for group, ms in load_cpu.items())
+        + f" (the bench's client threads: {load_cpu.get('bench_client', 0.0):.1f})"
+    )
+    for name in ("view", "decode", "polygonize", "outside_view"):
+        values = [split[name] for split in load_splits if name in split]
+        if values:
+            print(f"load, server split {name:<13} p50 {pct(values, 50):7.1f} ms   p95 {pct(values, 95):7.1f} ms")
+    print("warm server's workers after the load (MiB): " + "; ".join(
+        f"RSS {m['rss']}, anonymous {m['anon']}, PSS {m['pss']}" for m in warm_workers_memory
+    ))  # fmt: skip
     result = {
         "raw_p50_ms": round(r["p50"], 2),
         "raw_p95_ms": round(r["p95"], 2),
@@ -853,6 +948,14 @@ def main() -> None:
         "outline_objects_before_p50_ms": round(oob["p50"], 2),
         "outline_blob_2000px_p50_ms": round(statistics.median(blob), 2),
         "web_rss_mib": rss,
+        # The warm server's workers after the load (tiny model, the views loaded, the LRU filled).
+        "web_worker_memory_mib": warm_workers_memory,
+        "load_cpu_ms_per_click": load_cpu,
+        "load_split_ms": {
+            name: {"p50": round(pct(values, 50), 1), "p95": round(pct(values, 95), 1)}
+            for name in ("view", "segment", "decode", "polygonize", "outside_view")
+            if (values := [split[name] for split in load_splits if name in split])
+        },
     }
     result["machine"] = host
     if not args.no_s3:

@@ -35,7 +35,8 @@ trap stop INT TERM
 pids+=($!)
 .venv/bin/uvicorn backend.tiler:app --host 127.0.0.1 --port "$TILER_PORT" --workers 2 --log-level warning >var/log/tiler.log 2>&1 &
 pids+=($!)
-.venv/bin/gunicorn backend.wsgi --bind "127.0.0.1:$WEB_PORT" --workers 2 --threads 4 --timeout 120 \
+# Workers, threads and connection handling: backend/gunicorn.conf.py (GEOPROMPT_WEB_*).
+GEOPROMPT_WEB_BIND="127.0.0.1:$WEB_PORT" .venv/bin/gunicorn -c backend/gunicorn.conf.py backend.wsgi \
   --access-logfile var/log/web-access.log >var/log/web.log 2>&1 &
 pids+=($!)
 

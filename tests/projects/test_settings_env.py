@@ -81,7 +81,25 @@ def test_production_start_without_a_secret_key_fails_loudly():
 def test_env_example_documents_every_setting_variable():
     import re
 
-    source = (REPO / "backend" / "settings.py").read_text()
+    source = (REPO / "backend" / "settings.py").read_text() + (REPO / "backend" / "gunicorn.conf.py").read_text()
     used = set(re.findall(r'"(GEOPROMPT_[A-Z0-9_]+)"', source))
     documented = set(re.findall(r"^#?\s*(GEOPROMPT_[A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M))
     assert used - documented == set()
+
+
+def test_the_web_servers_defaults_give_one_queue_for_every_process(monkeypatch):
+    import os
+    import runpy
+
+    for name in ("GEOPROMPT_WEB_WORKERS", "GEOPROMPT_WEB_THREADS", "GEOPROMPT_WEB_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    conf = runpy.run_path(str(REPO / "backend" / "gunicorn.conf.py"))
+    assert conf["workers"] == os.cpu_count() + 1 and conf["threads"] == 1
+    # A process takes a connection only with a thread free, and never keeps an idle one.
+    assert conf["worker_class"] == "gthread" and conf["worker_connections"] == conf["threads"]
+    assert conf["keepalive"] == 0 and conf["bind"] == "127.0.0.1:8000"
+    monkeypatch.setenv("GEOPROMPT_WEB_THREADS", "3")
+    assert runpy.run_path(str(REPO / "backend" / "gunicorn.conf.py"))["worker_connections"] == 3
+    monkeypatch.setenv("GEOPROMPT_WEB_WORKERS", "0")
+    with pytest.raises(ValueError, match="GEOPROMPT_WEB_WORKERS must be at least 1"):
+        runpy.run_path(str(REPO / "backend" / "gunicorn.conf.py"))
