@@ -24,7 +24,7 @@ keep-alive and no connection limit (``bench/results/segment_load_configs.md``).
 
 Environment: ``GEOPROMPT_WEB_BIND`` (default ``127.0.0.1:8000``), ``GEOPROMPT_WEB_WORKERS``
 (default: the machine's cores + 1), ``GEOPROMPT_WEB_THREADS`` (default 1),
-``GEOPROMPT_WEB_TIMEOUT_S`` (default 120).
+``GEOPROMPT_WEB_TIMEOUT_S`` (default 120), ``GEOPROMPT_WEB_PRELOAD`` (default true).
 """
 
 from __future__ import annotations
@@ -45,4 +45,10 @@ threads = _int("GEOPROMPT_WEB_THREADS", 1)
 worker_class = "gthread"
 worker_connections = threads
 keepalive = 0
+# The application (Django, every view, torch and the SAM2 decoder's weights) is loaded once in
+# the master and forked: the workers share those pages instead of each holding its own copy.
+# Only with torch on one thread (the default): a master whose torch ran a parallel region has
+# an OpenMP thread pool that forked children would wait on forever.
+_one_torch_thread = os.environ.get("GEOPROMPT_TORCH_THREADS", "1").strip() == "1"
+preload_app = os.environ.get("GEOPROMPT_WEB_PRELOAD", "true").lower() in ("1", "true", "yes") and _one_torch_thread
 timeout = _int("GEOPROMPT_WEB_TIMEOUT_S", 120)

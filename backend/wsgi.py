@@ -47,5 +47,14 @@ def _sweep_temp() -> None:
         logging.getLogger(__name__).warning("could not sweep expired uploads", exc_info=True)
 
 
+def _close_connections() -> None:
+    """Close what the start opened: under gunicorn's ``preload_app`` this runs in the master,
+    and a forked worker must open its own database connection, never share the master's."""
+    from django.db import connections
+
+    connections.close_all()
+
+
 _sweep_temp()
 _load_decoder()
+_close_connections()
