@@ -18,8 +18,8 @@ thread, not one that is already decoding:
   killed by ``timeout``; it does hold its process meanwhile: raise the workers where many
   upload at once, or put a buffering proxy (nginx) in front.
 
-On 2 cores, 30 annotators clicking every 2 s, p95 of 60 s runs: 278 to 327 ms like this,
-322 to 369 ms with 2 processes of 2 threads, 416 ms with the earlier 2 processes of 4 threads,
+On 2 cores, 30 annotators clicking every 2 s, 60 s runs in one bench run: p95 296 ms like
+this, 346 ms with 2 processes of 2 threads, 471 ms with the earlier 2 processes of 4 threads,
 keep-alive and no connection limit (``bench/results/segment_load_configs.md``).
 
 Environment: ``GEOPROMPT_WEB_BIND`` (default ``127.0.0.1:8000``), ``GEOPROMPT_WEB_WORKERS``
