@@ -40,6 +40,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 os.environ.setdefault("GEOPROMPT_DEBUG", "true")
 os.environ.setdefault("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
 
+from bench.segment import encode_reference_image  # noqa: E402
+
 
 class Stopwatch:
     """Wraps module functions so that each call's time is added to a named total (seconds)."""
@@ -88,12 +90,9 @@ def main() -> None:
     from pyproj import Transformer
     from shapely.geometry import Polygon, box
 
-    from annotator.imagery import ingest as imagery
-    from annotator.models import Annotation, Image, LabelClass, ModelEvaluation, Project
+    from annotator.models import Annotation, LabelClass, ModelEvaluation, Project
     from annotator.quality import evaluation
-    from annotator.sam2 import encoding
     from annotator.segment import service as segment
-    from annotator.storage import get_storage
 
     settings.SAM2_ALLOW_UNTRAINED = True
     if args.threads:
@@ -104,13 +103,7 @@ def main() -> None:
         user = get_user_model().objects.create_user("bench", password=None)
         project = Project.objects.create(name="bench")
         classes = [LabelClass.objects.create(project=project, name=n, order=i) for i, n in enumerate(("field", "pond"))]
-        image = Image.objects.create(project=project, name="naip.tif")
-        image.original_key = f"{image.storage_prefix}/original.tif"
-        get_storage().put_file(REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif", image.original_key)
-        image.save()
-        imagery.ingest_image(image)
-        encoding.encode_image(image)
-        image.refresh_from_db()
+        image = encode_reference_image(project)
 
         rng = np.random.default_rng(args.seed)
         to_crs = Affine.from_gdal(*image.geotransform)

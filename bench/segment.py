@@ -83,6 +83,38 @@ def summary(name: str, values: list[float]) -> dict:
     return {"p50": p50, "p95": p95}
 
 
+def bench_annotator(name: str = "bench"):
+    """A project and an annotator of it (no password): ``(project, API token)``."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from annotator.choices import Role
+    from annotator.models import Membership, Project
+
+    user = get_user_model().objects.create_user(name, password=None)
+    project = Project.objects.create(name=name)
+    Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
+    return project, Token.objects.create(user=user).key
+
+
+def encode_reference_image(project, name: str = "naip.tif"):
+    """The reference scene (``fixtures/rasters/naip_rgbn_utm14_2020.tif``, 934 x 723 px, one window)
+    as an image of ``project``: stored, ingested and encoded in this process; returns the row."""
+    from annotator.imagery import ingest as imagery
+    from annotator.models import Image
+    from annotator.sam2 import encoding
+    from annotator.storage import get_storage
+
+    image = Image.objects.create(project=project, name=name)
+    image.original_key = f"{image.storage_prefix}/original.tif"
+    get_storage().put_file(REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif", image.original_key)
+    image.save()
+    imagery.ingest_image(image)
+    encoding.encode_image(image)
+    image.refresh_from_db()
+    return image
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -433,15 +465,13 @@ def main() -> None:
     import torch
     from affine import Affine
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from pyproj import Transformer
-    from rest_framework.authtoken.models import Token
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    from annotator.choices import ImageStatus, Role
+    from annotator.choices import ImageStatus
     from annotator.imagery import ingest as imagery
-    from annotator.models import FeatureTile, Image, Membership, Project
+    from annotator.models import FeatureTile, Image
     from annotator.sam2 import encoding, features
     from annotator.sam2 import registry as sam2_models
     from annotator.sam2.threads import configure_torch_threads
@@ -454,17 +484,8 @@ def main() -> None:
     servers: list[subprocess.Popen] = []
     s3_server = None
     try:
-        user = get_user_model().objects.create_user("bench", password=None)
-        token = Token.objects.create(user=user).key
-        project = Project.objects.create(name="bench")
-        Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
-        image = Image.objects.create(project=project, name="naip.tif")
-        image.original_key = f"{image.storage_prefix}/original.tif"
-        get_storage().put_file(REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif", image.original_key)
-        image.save()
-        imagery.ingest_image(image)
-        encoding.encode_image(image)
-        image.refresh_from_db()
+        project, token = bench_annotator()
+        image = encode_reference_image(project)
         (tile,) = FeatureTile.objects.filter(image=image)
         host = machine()
         print(f"machine: {host['nproc']} cores, {host['cpu_model']}, load average {host['loadavg']}")

@@ -35,8 +35,10 @@ os.environ.setdefault("GEOPROMPT_DEBUG", "true")
 os.environ.setdefault("GEOPROMPT_SAM2_ALLOW_UNTRAINED", "true")
 
 from bench.segment import (  # noqa: E402
+    bench_annotator,
     cpu_by_process,
     cpu_ms_per_click,
+    encode_reference_image,
     free_port,
     machine,
     pct,
@@ -69,32 +71,15 @@ def main() -> None:
     import numpy as np
     from affine import Affine
     from django.conf import settings
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from pyproj import Transformer
-    from rest_framework.authtoken.models import Token
-
-    from annotator.choices import Role
-    from annotator.imagery import ingest as imagery
-    from annotator.models import Image, Membership, Project
-    from annotator.sam2 import encoding
-    from annotator.storage import get_storage
 
     settings.SAM2_ALLOW_UNTRAINED = True
     db_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     results: dict[str, dict] = {}
     try:
-        user = get_user_model().objects.create_user("bench", password=None)
-        token = Token.objects.create(user=user).key
-        project = Project.objects.create(name="bench")
-        Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
-        image = Image.objects.create(project=project, name="naip.tif")
-        image.original_key = f"{image.storage_prefix}/original.tif"
-        get_storage().put_file(REPO / "fixtures" / "rasters" / "naip_rgbn_utm14_2020.tif", image.original_key)
-        image.save()
-        imagery.ingest_image(image)
-        encoding.encode_image(image)
-        image.refresh_from_db()
+        project, token = bench_annotator()
+        image = encode_reference_image(project)
         host = machine()
         print(f"machine: {host['nproc']} cores, {host['cpu_model']}, load average {host['loadavg']}")
         rng = np.random.default_rng(11)
