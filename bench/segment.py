@@ -115,6 +115,22 @@ def encode_reference_image(project, name: str = "naip.tif"):
     return image
 
 
+def server_env(storage_root: Path) -> dict[str, str]:
+    """The environment of a web server started by the bench: this process's test database,
+    storage root and Redis, untrained weights allowed."""
+    from django.conf import settings
+    from django.db import connection
+
+    s = connection.settings_dict
+    return {
+        **os.environ,
+        "GEOPROMPT_DATABASE_URL": f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}",
+        "GEOPROMPT_STORAGE_URL": str(storage_root),
+        "GEOPROMPT_REDIS_URL": settings.REDIS_URL,
+        "GEOPROMPT_SAM2_ALLOW_UNTRAINED": "true",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -631,16 +647,7 @@ def main() -> None:
             disk.append((time.perf_counter() - t) * 1000)
         disk = disk[3:]
 
-        s = connection.settings_dict
-        env = {
-            **os.environ,
-            "GEOPROMPT_DATABASE_URL": (
-                f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-            ),
-            "GEOPROMPT_STORAGE_URL": str(work / "storage"),
-            "GEOPROMPT_REDIS_URL": settings.REDIS_URL,
-            "GEOPROMPT_SAM2_ALLOW_UNTRAINED": "true",
-        }
+        env = server_env(work / "storage")
         url_path = f"/api/v1/images/{image.pk}/segment"
         headers = {"Authorization": f"Token {token}"}
 

@@ -43,6 +43,7 @@ from bench.segment import (  # noqa: E402
     machine,
     pct,
     run_load,
+    server_env,
     start_server,
     worker_memory,
 )
@@ -87,16 +88,7 @@ def main() -> None:
         to_4326 = Transformer.from_crs(image.crs_wkt, "EPSG:4326", always_xy=True)
         pixels = rng.uniform([60, 60], [image.width - 60, image.height - 60], size=(4000, 2))
         clicks = [list(to_4326.transform(*(to_crs @ (float(c), float(r))))) for c, r in pixels]
-        s = connection.settings_dict
-        env = {
-            **os.environ,
-            "GEOPROMPT_DATABASE_URL": (
-                f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-            ),
-            "GEOPROMPT_STORAGE_URL": str(work / "storage"),
-            "GEOPROMPT_REDIS_URL": settings.REDIS_URL,
-            "GEOPROMPT_SAM2_ALLOW_UNTRAINED": "true",
-        }
+        env = server_env(work / "storage")
         url_path = f"/api/v1/images/{image.pk}/segment"
         headers = {"Authorization": f"Token {token}"}
 
@@ -120,8 +112,8 @@ def main() -> None:
                 shape, _, option = name.partition("-")
                 workers, threads = (None, None) if earlier else (int(v) for v in shape.split("x"))
                 port = free_port()
-                server_env = {**env, "GEOPROMPT_WEB_PRELOAD": "false"} if option == "nopreload" else env
-                server = start_server(server_env, port, work / f"{name}.log", workers, threads, earlier=earlier)
+                this_env = {**env, "GEOPROMPT_WEB_PRELOAD": "false"} if option == "nopreload" else env
+                server = start_server(this_env, port, work / f"{name}.log", workers, threads, earlier=earlier)
                 try:
                     warm_up(port, 4 * (workers or 2))
                     splits: list[dict] = []
