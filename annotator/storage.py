@@ -210,13 +210,17 @@ def _copy_stream(source: IO[bytes], out: IO[bytes], chunk_size: int) -> int:
 
 
 @lru_cache(maxsize=4)
-def _storage_for(url: str, endpoint: str) -> Storage:
+def _storage_for(url: str, endpoint: str, pid: int) -> Storage:
     return Storage(url, endpoint)
 
 
 def get_storage() -> Storage:
-    """The configured storage (cached per settings value, so tests can override it)."""
-    return _storage_for(settings.STORAGE_URL, settings.S3_ENDPOINT_URL)
+    """The configured storage (cached per settings value, so tests can override it, and per process).
+
+    Per process: an fsspec S3 filesystem runs its own event loop, which a forked child (a
+    gunicorn worker forked from the preloaded master, a Celery pool process) cannot use.
+    """
+    return _storage_for(settings.STORAGE_URL, settings.S3_ENDPOINT_URL, os.getpid())
 
 
 # --- temporary files -------------------------------------------------------------------

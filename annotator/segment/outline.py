@@ -269,7 +269,7 @@ def logits_outline(
     part_areas = np.bincount(ring_part, np.where(is_shell, areas, -areas), minlength=part_count)
     keep = part_areas >= min_area_px
     # Only the parts the prompts can select become shapely objects: a noisy mask has
-    # thousands of rings, and building them all cost more than the rest of the outline.
+    # thousands of rings, most of them in parts nobody clicked.
     built = _reachable_parts(points, offsets, outer, keep, part_areas, positive_px, box_px)
     ring_built = built[ring_part]
     built_rings = np.flatnonzero(ring_built)

@@ -4,7 +4,9 @@ A real gunicorn with the repository's config file, on the test database and stor
 application (torch and the decoder included) loaded once in the master and forked into two
 workers of one request thread, each taking a connection only while its thread is free, and
 closing it after the answer. Concurrent annotators' clicks all come back, each the same
-polygon as the same point clicked alone.
+polygon as the same point clicked alone; with the features on local disk, and in an
+S3-compatible bucket (a real server process on loopback), whose client the forked workers
+must make anew rather than inherit from the master that swept expired uploads at start.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from affine import Affine
 from rest_framework.authtoken.models import Token
 
 from tests.support.processes import free_port, test_database_url, wait_until
+from tests.support.s3 import CREDENTIALS, S3Server
 from tests.support.sam2 import encode_cached
 
 pytestmark = [pytest.mark.sam2, pytest.mark.django_db(transaction=True)]
@@ -31,13 +34,34 @@ pytestmark = [pytest.mark.sam2, pytest.mark.django_db(transaction=True)]
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(params=["local", "s3"])
+def storage_url(request, storage_root, settings, monkeypatch, tmp_path):
+    """The storage of this process and of the web server: a local folder, or a bucket of a real S3 server."""
+    if request.param == "local":
+        yield str(storage_root), {}
+        return
+    server = S3Server(tmp_path / "s3.log")
+    server.start()
+    try:
+        server.create_bucket("geoprompt")
+        for name, value in CREDENTIALS.items():
+            monkeypatch.setenv(name, value)
+        settings.STORAGE_URL = "s3://geoprompt/deployment"
+        settings.S3_ENDPOINT_URL = server.endpoint_url
+        yield settings.STORAGE_URL, {**CREDENTIALS, "GEOPROMPT_S3_ENDPOINT_URL": server.endpoint_url}
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def web_server(storage_root, tmp_path):
+def web_server(storage_url, tmp_path):
+    url, storage_env = storage_url
     port = free_port()
     env = {
         **os.environ,
+        **storage_env,
         "GEOPROMPT_DATABASE_URL": test_database_url(),
-        "GEOPROMPT_STORAGE_URL": str(storage_root),
+        "GEOPROMPT_STORAGE_URL": url,
         "GEOPROMPT_SAM2_ALLOW_UNTRAINED": "true",
         "GEOPROMPT_TEMP_DIR": str(tmp_path / "web-temp"),
         "GEOPROMPT_WEB_BIND": f"127.0.0.1:{port}",
