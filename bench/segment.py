@@ -339,6 +339,32 @@ def server_timing(header: str) -> dict[str, float]:
     return {name: float(value) for name, value in parts}
 
 
+def split_summary(splits: list[dict]) -> dict[str, dict[str, float]]:
+    """p50 and p95 (ms) of each part of the server splits that :func:`run_load` collected."""
+    return {
+        name: {"p50": round(pct(values, 50), 1), "p95": round(pct(values, 95), 1)}
+        for name in ("view", "segment", "decode", "polygonize", "outside_view")
+        if (values := [split[name] for split in splits if name in split])
+    }
+
+
+def warm_up(port: int, url_path: str, headers: dict, points: list, connections: int) -> None:
+    """``connections`` concurrent connections of 3 clicks each, so that every web worker loads the decoder
+    and the window's features before anything is timed."""
+    import httpx
+
+    def three(offset: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
+            for point in points[offset : offset + 3]:
+                client.post(url_path, json={"positive": [point]}).raise_for_status()
+
+    pool = [threading.Thread(target=three, args=(3 * i % max(1, len(points)),)) for i in range(connections)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
 def run_load(
     port: int, url_path: str, headers: dict, clicks: list, annotators: int, duration: float, interval: float,
     splits: list[dict] | None = None,
@@ -666,23 +692,11 @@ def main() -> None:
                         bodies.append(response.json()["properties"]["timing_ms"])
             return out, bodies
 
-        def warm_up(port: int, points: list, workers: int, path: str = url_path) -> None:
-            """Concurrent connections, so that every worker process loads the model and the features."""
-
-            def one(offset: int) -> None:
-                timed_requests(port, points[offset : offset + 3], warmup=0, path=path)
-
-            pool = [threading.Thread(target=one, args=(i,)) for i in range(4 * workers)]
-            for thread in pool:
-                thread.start()
-            for thread in pool:
-                thread.join()
-
         # 2. warm server.
         web_workers = args.workers or (os.cpu_count() or 1) + 1
         warm_port = free_port()
         servers.append(start_server(env, warm_port, work / "warm.log", args.workers, args.threads))
-        warm_up(warm_port, clicks, web_workers)
+        warm_up(warm_port, url_path, headers, clicks, 4 * web_workers)
         cpu_before = server_cpu_seconds(servers[-1])
         warm, warm_timing = timed_requests(warm_port, clicks, warmup=0)
         server_cpu_ms = (server_cpu_seconds(servers[-1]) - cpu_before) * 1000 / len(clicks)
@@ -713,7 +727,7 @@ def main() -> None:
         # 2c. warm clicks on the large image against the one-window image, alternated on the warm server.
         if large is not None:
             large_path = f"/api/v1/images/{large.pk}/segment"
-            warm_up(warm_port, large_clicks, web_workers, large_path)
+            warm_up(warm_port, large_path, headers, large_clicks, 4 * web_workers)
             small_paired, large_warm = paired(
                 (warm_port, warm_port), (url_path, large_path), (clicks, large_clicks), warmup=3
             )
@@ -728,7 +742,7 @@ def main() -> None:
                 env, before_port, work / "before.log", args.workers, args.threads, args.before_tree.resolve()
             )
             servers.append(before_server)
-            warm_up(before_port, clicks, web_workers)
+            warm_up(before_port, url_path, headers, clicks, 4 * web_workers)
             cpu_start = [server_cpu_seconds(before_server), server_cpu_seconds(servers[0])]
             before_warm, after_paired = paired((before_port, warm_port), (url_path, url_path), (clicks, clicks), 0)
             before_timing, after_paired_timing = ([p["timing_ms"] for p in side] for side in paired_split.pop())
@@ -739,7 +753,7 @@ def main() -> None:
             # This checkout under the web server's earlier settings (2 x 4 threads, keep-alive).
             earlier_port = free_port()
             servers.append(start_server(env, earlier_port, work / "earlier.log", None, None, earlier=True))
-            warm_up(earlier_port, clicks, 2)
+            warm_up(earlier_port, url_path, headers, clicks, 8)
             variants["earlier_server"] = (earlier_port, servers[-1])
         variants["now"] = (warm_port, servers[0])
 
@@ -940,10 +954,9 @@ def main() -> None:
         + ", ".join(f"{group} {ms:.1f}" for group, ms in load_cpu.items())
         + f" (the bench's client threads: {load_cpu.get('bench_client', 0.0):.1f})"
     )
-    for name in ("view", "decode", "polygonize", "outside_view"):
-        values = [split[name] for split in load_splits if name in split]
-        if values:
-            print(f"load, server split {name:<13} p50 {pct(values, 50):7.1f} ms   p95 {pct(values, 95):7.1f} ms")
+    load_split = split_summary(load_splits)
+    for name, figures in load_split.items():
+        print(f"load, server split {name:<13} p50 {figures['p50']:7.1f} ms   p95 {figures['p95']:7.1f} ms")
     print("warm server's workers after the load (MiB): " + "; ".join(
         f"RSS {m['rss']}, anonymous {m['anon']}, PSS {m['pss']}" for m in warm_workers_memory
     ))  # fmt: skip
@@ -979,11 +992,7 @@ def main() -> None:
         # The warm server's workers after the load (tiny model, the views loaded, the LRU filled).
         "web_worker_memory_mib": warm_workers_memory,
         "load_cpu_ms_per_click": load_cpu,
-        "load_split_ms": {
-            name: {"p50": round(pct(values, 50), 1), "p95": round(pct(values, 95), 1)}
-            for name in ("view", "segment", "decode", "polygonize", "outside_view")
-            if (values := [split[name] for split in load_splits if name in split])
-        },
+        "load_split_ms": load_split,
     }
     result["machine"] = host
     if not args.no_s3:

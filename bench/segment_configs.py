@@ -25,7 +25,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,7 +43,9 @@ from bench.segment import (  # noqa: E402
     pct,
     run_load,
     server_env,
+    split_summary,
     start_server,
+    warm_up,
     worker_memory,
 )
 
@@ -68,7 +69,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import httpx
     import numpy as np
     from affine import Affine
     from django.conf import settings
@@ -92,20 +92,6 @@ def main() -> None:
         url_path = f"/api/v1/images/{image.pk}/segment"
         headers = {"Authorization": f"Token {token}"}
 
-        def warm_up(port: int, connections: int) -> None:
-            """Concurrent clicks, so that every worker loads the decoder and the window's features."""
-
-            def three(offset: int) -> None:
-                with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60) as client:
-                    for point in clicks[offset : offset + 3]:
-                        client.post(url_path, json={"positive": [point]}).raise_for_status()
-
-            pool = [threading.Thread(target=three, args=(3 * i,)) for i in range(connections)]
-            for thread in pool:
-                thread.start()
-            for thread in pool:
-                thread.join()
-
         for _ in range(args.rounds):
             for name in args.settings.split(","):
                 earlier = name == "earlier"
@@ -115,7 +101,7 @@ def main() -> None:
                 this_env = {**env, "GEOPROMPT_WEB_PRELOAD": "false"} if option == "nopreload" else env
                 server = start_server(this_env, port, work / f"{name}.log", workers, threads, earlier=earlier)
                 try:
-                    warm_up(port, 4 * (workers or 2))
+                    warm_up(port, url_path, headers, clicks, 4 * (workers or 2))
                     splits: list[dict] = []
                     before = cpu_by_process()
                     latencies, errors = run_load(
@@ -144,11 +130,7 @@ def main() -> None:
     out: dict = {"machine": host, "annotators": args.annotators, "duration_s": args.duration, "settings": {}}
     for name, entry in results.items():
         lat = entry["latencies"]
-        split = {
-            key: {"p50": round(pct(values, 50), 1), "p95": round(pct(values, 95), 1)}
-            for key in ("view", "decode", "polygonize", "outside_view")
-            if (values := [s[key] for s in entry["splits"] if key in s])
-        }
+        split = split_summary(entry["splits"])
         cpu = {
             group: round(sum(c.get(group, 0.0) for c in entry["cpu"]) / len(entry["cpu"]), 1)
             for group in entry["cpu"][0]

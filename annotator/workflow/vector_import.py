@@ -198,6 +198,8 @@ def _vector_in(folder: str) -> str:
 
 
 def _polygon_layer(path: str) -> str | int:
+    # Imported here and in read_vector: pyogrio's GDAL bindings (~27 MiB resident) are the
+    # import job's, not every web process's.
     import pyogrio
     from pyogrio.errors import DataLayerError, DataSourceError
 
@@ -227,8 +229,6 @@ def read_vector(path: str, class_attribute: str = "") -> VectorFeatures:
     Raises:
         InvalidInput: not a vector, no CRS, not polygons, unknown attribute, too many features.
     """
-    # Imported here, as in _polygon_layer: pyogrio's GDAL bindings (~27 MiB resident) are the
-    # import job's, not every web process's.
     import pyogrio.raw
     from pyogrio.errors import DataLayerError, DataSourceError
 
