@@ -31,6 +31,7 @@ export async function loadAnnotations() {
 }
 
 let areasAsked = 0;
+let areasDrawn = "";
 
 export async function loadAreas() {
   // Several callers reload the areas (the page's load, the areas panel); only the newest
@@ -38,6 +39,11 @@ export async function loadAreas() {
   const asked = ++areasAsked;
   const result = await api(`/api/v1/projects/${projectId}/areas/?image=${imageId}`);
   if (!result.ok || asked !== areasAsked) return;
+  // The same areas again are left as drawn: Leaflet fades a removed label out, so redrawing
+  // them would flicker, and for a moment show each label twice.
+  const drawn = JSON.stringify(result.data);
+  if (drawn === areasDrawn) return;
+  areasDrawn = drawn;
   areaLayer.clearLayers();
   areaLabels.clearLayers();
   areaLayer.addData(result.data);
